@@ -1,11 +1,11 @@
 // Common include for unit tests: doctest plus printers for the codec's value types.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <ostream> // doctest forward-declares ostream; printers below need the real one
 #include <string>
 #include <system_error>
-
-#include <doctest/doctest.h>
 
 namespace doctest {
 template <>

@@ -11,22 +11,41 @@ std::error_code decode(byte_view body, authentication_request& out) noexcept {
     if (r.error())
         return r.error();
     switch (code) {
-    case auth_code::ok: out = authentication_ok{}; break;
-    case auth_code::kerberos_v5: out = authentication_kerberos_v5{}; break;
-    case auth_code::cleartext_password: out = authentication_cleartext_password{}; break;
-    case auth_code::md5_password: out = authentication_md5_password{r.bytes(4)}; break;
-    case auth_code::gss: out = authentication_gss{}; break;
-    case auth_code::gss_continue: out = authentication_gss_continue{r.rest()}; break;
-    case auth_code::sspi: out = authentication_sspi{}; break;
+    case auth_code::ok:
+        out = authentication_ok{};
+        break;
+    case auth_code::kerberos_v5:
+        out = authentication_kerberos_v5{};
+        break;
+    case auth_code::cleartext_password:
+        out = authentication_cleartext_password{};
+        break;
+    case auth_code::md5_password:
+        out = authentication_md5_password{r.bytes(4)};
+        break;
+    case auth_code::gss:
+        out = authentication_gss{};
+        break;
+    case auth_code::gss_continue:
+        out = authentication_gss_continue{r.rest()};
+        break;
+    case auth_code::sspi:
+        out = authentication_sspi{};
+        break;
     case auth_code::sasl: {
         authentication_sasl m;
         m.mechanisms = cstring_list::read_until_empty(r);
         out = m;
         break;
     }
-    case auth_code::sasl_continue: out = authentication_sasl_continue{r.rest()}; break;
-    case auth_code::sasl_final: out = authentication_sasl_final{r.rest()}; break;
-    default: return make_error_code(errc::unknown_auth_type);
+    case auth_code::sasl_continue:
+        out = authentication_sasl_continue{r.rest()};
+        break;
+    case auth_code::sasl_final:
+        out = authentication_sasl_final{r.rest()};
+        break;
+    default:
+        return make_error_code(errc::unknown_auth_type);
     }
     return r.finish();
 }
@@ -112,7 +131,9 @@ void encode_raw_p(writer& w, byte_view body) {
 }
 } // namespace
 
-void encode(writer& w, const authentication_response& m) { encode_raw_p(w, m.body); }
+void encode(writer& w, const authentication_response& m) {
+    encode_raw_p(w, m.body);
+}
 
 void encode(writer& w, const password_message& m) {
     const std::size_t mark = w.begin_message(frontend_tag::authentication_response);
@@ -127,7 +148,11 @@ void encode(writer& w, const sasl_initial_response& m) {
     w.end_message(mark);
 }
 
-void encode(writer& w, const sasl_response& m) { encode_raw_p(w, m.data); }
-void encode(writer& w, const gss_response& m) { encode_raw_p(w, m.data); }
+void encode(writer& w, const sasl_response& m) {
+    encode_raw_p(w, m.data);
+}
+void encode(writer& w, const gss_response& m) {
+    encode_raw_p(w, m.data);
+}
 
 } // namespace qail::protocol

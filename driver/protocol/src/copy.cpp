@@ -36,7 +36,9 @@ std::error_code decode(byte_view body, copy_data& out) noexcept {
     out.data = body;
     return {};
 }
-std::error_code decode(byte_view body, copy_done&) noexcept { return reader(body).finish(); }
+std::error_code decode(byte_view body, copy_done&) noexcept {
+    return reader(body).finish();
+}
 std::error_code decode(byte_view body, copy_fail& out) noexcept {
     reader r(body);
     out.message = r.cstr();

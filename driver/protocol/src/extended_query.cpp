@@ -22,7 +22,9 @@ std::error_code read_target(reader& r, target_kind& out) noexcept {
     return {};
 }
 
-std::error_code decode_empty(byte_view body) noexcept { return reader(body).finish(); }
+std::error_code decode_empty(byte_view body) noexcept {
+    return reader(body).finish();
+}
 
 void encode_empty(writer& w, char type) {
     const std::size_t mark = w.begin_message(type);
@@ -75,8 +77,12 @@ std::error_code decode(byte_view body, execute& out) noexcept {
     return r.finish();
 }
 
-std::error_code decode(byte_view body, sync&) noexcept { return decode_empty(body); }
-std::error_code decode(byte_view body, flush&) noexcept { return decode_empty(body); }
+std::error_code decode(byte_view body, sync&) noexcept {
+    return decode_empty(body);
+}
+std::error_code decode(byte_view body, flush&) noexcept {
+    return decode_empty(body);
+}
 
 std::error_code decode(byte_view body, close& out) noexcept {
     reader r(body);
@@ -86,9 +92,15 @@ std::error_code decode(byte_view body, close& out) noexcept {
     return r.finish();
 }
 
-std::error_code decode(byte_view body, parse_complete&) noexcept { return decode_empty(body); }
-std::error_code decode(byte_view body, bind_complete&) noexcept { return decode_empty(body); }
-std::error_code decode(byte_view body, close_complete&) noexcept { return decode_empty(body); }
+std::error_code decode(byte_view body, parse_complete&) noexcept {
+    return decode_empty(body);
+}
+std::error_code decode(byte_view body, bind_complete&) noexcept {
+    return decode_empty(body);
+}
+std::error_code decode(byte_view body, close_complete&) noexcept {
+    return decode_empty(body);
+}
 
 std::error_code decode(byte_view body, parameter_description& out) noexcept {
     reader r(body);
@@ -97,8 +109,12 @@ std::error_code decode(byte_view body, parameter_description& out) noexcept {
     return r.finish();
 }
 
-std::error_code decode(byte_view body, no_data&) noexcept { return decode_empty(body); }
-std::error_code decode(byte_view body, portal_suspended&) noexcept { return decode_empty(body); }
+std::error_code decode(byte_view body, no_data&) noexcept {
+    return decode_empty(body);
+}
+std::error_code decode(byte_view body, portal_suspended&) noexcept {
+    return decode_empty(body);
+}
 
 void encode(writer& w, const parse& m) {
     encode_parse(w, m.statement, m.sql, m.parameter_types);
@@ -115,16 +131,30 @@ void encode(writer& w, const execute& m) {
     w.put_i32(m.max_rows);
     w.end_message(mark);
 }
-void encode(writer& w, const sync&) { encode_empty(w, frontend_tag::sync); }
-void encode(writer& w, const flush&) { encode_empty(w, frontend_tag::flush); }
-void encode(writer& w, const close& m) { encode_target(w, frontend_tag::close, m.kind, m.name); }
-void encode(writer& w, const parse_complete&) { encode_empty(w, backend_tag::parse_complete); }
-void encode(writer& w, const bind_complete&) { encode_empty(w, backend_tag::bind_complete); }
-void encode(writer& w, const close_complete&) { encode_empty(w, backend_tag::close_complete); }
+void encode(writer& w, const sync&) {
+    encode_empty(w, frontend_tag::sync);
+}
+void encode(writer& w, const flush&) {
+    encode_empty(w, frontend_tag::flush);
+}
+void encode(writer& w, const close& m) {
+    encode_target(w, frontend_tag::close, m.kind, m.name);
+}
+void encode(writer& w, const parse_complete&) {
+    encode_empty(w, backend_tag::parse_complete);
+}
+void encode(writer& w, const bind_complete&) {
+    encode_empty(w, backend_tag::bind_complete);
+}
+void encode(writer& w, const close_complete&) {
+    encode_empty(w, backend_tag::close_complete);
+}
 void encode(writer& w, const parameter_description& m) {
     encode_parameter_description(w, m.type_oids);
 }
-void encode(writer& w, const no_data&) { encode_empty(w, backend_tag::no_data); }
+void encode(writer& w, const no_data&) {
+    encode_empty(w, backend_tag::no_data);
+}
 void encode(writer& w, const portal_suspended&) {
     encode_empty(w, backend_tag::portal_suspended);
 }

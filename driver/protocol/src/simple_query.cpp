@@ -72,8 +72,12 @@ void encode(writer& w, const query& m) {
     w.end_message(mark);
 }
 
-void encode(writer& w, const row_description& m) { encode_row_description(w, m.fields); }
-void encode(writer& w, const data_row& m) { encode_data_row(w, m.values); }
+void encode(writer& w, const row_description& m) {
+    encode_row_description(w, m.fields);
+}
+void encode(writer& w, const data_row& m) {
+    encode_data_row(w, m.values);
+}
 
 void encode(writer& w, const command_complete& m) {
     const std::size_t mark = w.begin_message(backend_tag::command_complete);

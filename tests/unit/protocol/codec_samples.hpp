@@ -42,8 +42,8 @@ std::string build(Fn&& fn) {
 
 inline std::vector<sample> frontend_samples() {
     using namespace std::string_view_literals;
-    const std::vector<std::optional<byte_view>> params = {
-        byte_view{"42"}, std::nullopt, byte_view{""}, byte_view{"a\0b"sv}};
+    const std::vector<std::optional<byte_view>> params = {byte_view{"42"}, std::nullopt,
+                                                          byte_view{""}, byte_view{"a\0b"sv}};
     const std::vector<std::int16_t> formats = {0, 1, 0, 1};
     const std::vector<std::int16_t> result_formats = {1};
     const std::vector<std::int32_t> oids = {23, 25, 0, 17};
@@ -53,9 +53,8 @@ inline std::vector<sample> frontend_samples() {
         {"query empty", encoded(query{""})},
         {"parse", build([&](writer& w) { encode_parse(w, "s1", "SELECT $1,$2,$3,$4", oids); })},
         {"parse unnamed", build([&](writer& w) { encode_parse(w, "", "SELECT 1", no_oids); })},
-        {"bind", build([&](writer& w) {
-             encode_bind(w, "p1", "s1", formats, params, result_formats);
-         })},
+        {"bind",
+         build([&](writer& w) { encode_bind(w, "p1", "s1", formats, params, result_formats); })},
         {"bind empty",
          build([&](writer& w) { encode_bind(w, "", "", no_oids, params, result_formats); })},
         {"describe statement", encoded(describe{target_kind::statement, "s1"})},
@@ -83,8 +82,8 @@ inline std::vector<sample> frontend_samples() {
 
 inline std::vector<sample> backend_samples() {
     using namespace std::string_view_literals;
-    const std::vector<std::optional<byte_view>> row = {byte_view{"1"}, std::nullopt,
-                                                       byte_view{""}, byte_view{"\0\1\2"sv}};
+    const std::vector<std::optional<byte_view>> row = {byte_view{"1"}, std::nullopt, byte_view{""},
+                                                       byte_view{"\0\1\2"sv}};
     const std::vector<field_description> fields = {
         {"id", 16384, 1, 23, 4, -1, format_code::text},
         {"name", 16384, 2, 25, -1, -1, format_code::binary},
@@ -148,8 +147,7 @@ inline std::vector<sample> backend_samples() {
         {"parse complete", encoded(parse_complete{})},
         {"bind complete", encoded(bind_complete{})},
         {"close complete", encoded(close_complete{})},
-        {"parameter description",
-         build([&](writer& w) { encode_parameter_description(w, oids); })},
+        {"parameter description", build([&](writer& w) { encode_parameter_description(w, oids); })},
         {"no data", encoded(no_data{})},
         {"portal suspended", encoded(portal_suspended{})},
         {"copy in response", build([&](writer& w) {

@@ -1,10 +1,9 @@
 // Field-level decoding: the values each message exposes, and the specific error
 // for each malformed field (negative counts, bad lengths, bad enum values).
 #include "codec_samples.hpp"
+#include "test_support.hpp"
 
 #include <qail/protocol/message.hpp>
-
-#include "test_support.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -53,8 +52,8 @@ TEST_CASE("Bind exposes formats, NULL and binary values, result formats") {
                                                           byte_view{"a\0b"sv}};
     const std::vector<std::int16_t> formats = {0, 1};
     const std::vector<std::int16_t> results = {1, 0, 1};
-    const auto bytes = test::build(
-        [&](writer& w) { encode_bind(w, "portal", "stmt", formats, params, results); });
+    const auto bytes =
+        test::build([&](writer& w) { encode_bind(w, "portal", "stmt", formats, params, results); });
     const auto d = decode_frontend(bytes);
     REQUIRE(d.complete());
     const auto& b = as<bind>(d.message);
@@ -89,8 +88,9 @@ TEST_CASE("negative counts are negative_count") {
 
 TEST_CASE("value lengths below -1 are invalid_value_length; overlong ones truncated_field") {
     CHECK(decode_backend(raw('D', be16(1) + be32(-2))).error == errc::invalid_value_length);
-    CHECK(decode_backend(raw('D', be16(1) + be32(std::numeric_limits<std::int32_t>::min())))
-              .error == errc::invalid_value_length);
+    CHECK(
+        decode_backend(raw('D', be16(1) + be32(std::numeric_limits<std::int32_t>::min()))).error ==
+        errc::invalid_value_length);
     CHECK(decode_backend(raw('D', be16(1) + be32(5) + "abc")).error == errc::truncated_field);
     CHECK(decode_backend(raw('D', be16(1) + be32(0x7fffffff) + "abc")).error ==
           errc::truncated_field);
@@ -127,8 +127,8 @@ TEST_CASE("RowDescription fields decode in order") {
     CHECK(f[1].type_size == -1);
     CHECK(f[2].name.empty());
     // A format code other than 0/1 is refused.
-    const std::string bad = be16(1) + "x\0"s + be32(0) + be16(0) + be32(23) + be16(4) + be32(-1) +
-                            be16(7);
+    const std::string bad =
+        be16(1) + "x\0"s + be32(0) + be16(0) + be32(23) + be16(4) + be32(-1) + be16(7);
     CHECK(decode_backend(raw('T', bad)).error == errc::invalid_field_value);
 }
 
@@ -249,7 +249,7 @@ TEST_CASE("frontend authentication responses decode by context") {
 TEST_CASE("BackendKeyData accepts 4..256-byte keys and nothing else") {
     for (std::size_t len : {std::size_t{4}, std::size_t{32}, std::size_t{256}}) {
         const std::string d_bytes = raw('K', be32(9) + std::string(len, 'k'));
-    const auto d = decode_backend(d_bytes);
+        const auto d = decode_backend(d_bytes);
         REQUIRE(d.complete());
         CHECK(as<backend_key_data>(d.message).secret_key.size() == len);
         CHECK(as<backend_key_data>(d.message).process_id == 9);

@@ -1,8 +1,9 @@
 // Framing: length validation before allocation, need-more accounting, startup packets.
-#include <qail/protocol/message.hpp>
-
 #include "test_support.hpp"
 
+#include <qail/protocol/message.hpp>
+
+#include <deque>
 #include <limits>
 #include <string>
 
@@ -16,6 +17,12 @@ std::string header(char type, std::int32_t length) {
     writer w(s);
     w.put_i32(length);
     return s;
+}
+
+// Keeps a payload alive for the rest of the test run: decoded messages are views.
+byte_view keep(std::string s) {
+    static std::deque<std::string> store;
+    return store.emplace_back(std::move(s));
 }
 
 std::string untyped(std::int32_t length, std::int32_t code) {
@@ -92,10 +99,9 @@ TEST_CASE("startup request codes") {
     CHECK(decode(startup_frame{request_code::ssl, "x"}, r) == errc::trailing_bytes);
     // Protocol 2.0 and garbage codes are unknown_request_code.
     CHECK(decode(startup_frame{protocol_version(2, 0), ""}, r) == errc::unknown_request_code);
-    CHECK(decode(startup_frame{protocol_version(1234, 9999), ""}, r) ==
-          errc::unknown_request_code);
+    CHECK(decode(startup_frame{protocol_version(1234, 9999), ""}, r) == errc::unknown_request_code);
     // Any 3.x minor version decodes as a StartupMessage.
-    CHECK_FALSE(decode(startup_frame{protocol_version(3, 9), "user\0bob\0\0"s}, r));
+    CHECK_FALSE(decode(startup_frame{protocol_version(3, 9), keep("user\0bob\0\0"s)}, r));
     REQUIRE(std::holds_alternative<startup_message>(r));
     const auto& m = std::get<startup_message>(r);
     CHECK(protocol_minor(m.version) == 9);
@@ -107,16 +113,16 @@ TEST_CASE("StartupMessage parameter lists are strict") {
     startup_request r;
     const auto code = request_code::protocol_3_2;
     // Missing final terminator.
-    CHECK(decode(startup_frame{code, "user\0bob\0"s}, r) == errc::missing_terminator);
+    CHECK(decode(startup_frame{code, keep("user\0bob\0"s)}, r) == errc::missing_terminator);
     // Name without value.
-    CHECK(decode(startup_frame{code, "user\0"s}, r) == errc::invalid_startup_parameters);
+    CHECK(decode(startup_frame{code, keep("user\0"s)}, r) == errc::invalid_startup_parameters);
     // Bytes after the terminator.
-    CHECK(decode(startup_frame{code, "user\0bob\0\0x"s}, r) == errc::trailing_bytes);
+    CHECK(decode(startup_frame{code, keep("user\0bob\0\0x"s)}, r) == errc::trailing_bytes);
     // Empty list is fine (policy, not the codec, demands "user").
-    CHECK_FALSE(decode(startup_frame{code, "\0"s}, r));
+    CHECK_FALSE(decode(startup_frame{code, keep("\0"s)}, r));
     CHECK(std::get<startup_message>(r).params.size() == 0);
     // Duplicate names: find() returns the last, as PostgreSQL does.
-    CHECK_FALSE(decode(startup_frame{code, "a\0one\0a\0two\0\0"s}, r));
+    CHECK_FALSE(decode(startup_frame{code, keep("a\0one\0a\0two\0\0"s)}, r));
     CHECK(std::get<startup_message>(r).params.find("a") == std::optional<std::string_view>{"two"});
 }
 
@@ -124,15 +130,16 @@ TEST_CASE("CancelRequest keys: 4 bytes (3.0) up to 256 bytes (3.2)") {
     startup_request r;
     std::string pid = "\0\0\0\7"s;
     for (std::size_t len : {std::size_t{4}, std::size_t{32}, std::size_t{256}}) {
-        REQUIRE_FALSE(decode(startup_frame{request_code::cancel, pid + std::string(len, 'k')}, r));
+        REQUIRE_FALSE(
+            decode(startup_frame{request_code::cancel, keep(pid + std::string(len, 'k'))}, r));
         const auto& c = std::get<cancel_request>(r);
         CHECK(c.process_id == 7);
         CHECK(c.secret_key.size() == len);
     }
     for (std::size_t len : {std::size_t{0}, std::size_t{3}, std::size_t{257}})
-        CHECK(decode(startup_frame{request_code::cancel, pid + std::string(len, 'k')}, r) ==
+        CHECK(decode(startup_frame{request_code::cancel, keep(pid + std::string(len, 'k'))}, r) ==
               errc::invalid_key_length);
-    CHECK(decode(startup_frame{request_code::cancel, "\0\0"s}, r) == errc::truncated_field);
+    CHECK(decode(startup_frame{request_code::cancel, keep("\0\0"s)}, r) == errc::truncated_field);
 }
 
 } // namespace qail::protocol

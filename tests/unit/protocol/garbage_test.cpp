@@ -1,10 +1,9 @@
 // Random garbage and random mutations of valid messages: decoders must report
 // an error or a value, never crash or read outside the input (the ASan build checks).
 #include "codec_samples.hpp"
+#include "test_support.hpp"
 
 #include <qail/protocol/message.hpp>
-
-#include "test_support.hpp"
 
 #include <memory>
 #include <random>
@@ -128,9 +127,15 @@ TEST_CASE("random mutations of valid messages never crash a decoder") {
             for (int e = 0; e < edits; ++e) {
                 const std::size_t pos = static_cast<std::size_t>(rng() % m.size());
                 switch (rng() % 3) {
-                case 0: m[pos] = static_cast<char>(byte_dist(rng)); break;
-                case 1: m.erase(pos, 1); break;
-                default: m.insert(pos, 1, static_cast<char>(byte_dist(rng))); break;
+                case 0:
+                    m[pos] = static_cast<char>(byte_dist(rng));
+                    break;
+                case 1:
+                    m.erase(pos, 1);
+                    break;
+                default:
+                    m.insert(pos, 1, static_cast<char>(byte_dist(rng)));
+                    break;
                 }
                 if (m.empty())
                     m.push_back('\0');

@@ -1,9 +1,8 @@
 // Round trips, byte-offset splits and strict error reporting for every message.
 #include "codec_samples.hpp"
+#include "test_support.hpp"
 
 #include <qail/protocol/message.hpp>
-
-#include "test_support.hpp"
 
 #include <set>
 #include <string>
@@ -13,7 +12,6 @@ namespace qail::protocol {
 namespace {
 
 using test::sample;
-
 
 template <class Message>
 std::string reencode(const Message& m) {
@@ -156,8 +154,7 @@ TEST_CASE("unknown type bytes are rejected in each direction") {
     // 'T' (RowDescription) is a backend message only; 'Q' a frontend one.
     CHECK(decode_frontend(with_body('T', std::string(2, '\0'))).error ==
           errc::unknown_message_type);
-    CHECK(decode_backend(with_body('Q', std::string(1, '\0'))).error ==
-          errc::unknown_message_type);
+    CHECK(decode_backend(with_body('Q', std::string(1, '\0'))).error == errc::unknown_message_type);
 }
 
 } // namespace qail::protocol

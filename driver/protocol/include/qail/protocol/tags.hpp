@@ -19,8 +19,12 @@ inline constexpr std::int32_t gssenc = 80877104;     // 1234 << 16 | 5680
 [[nodiscard]] constexpr std::int32_t protocol_version(int major, int minor) noexcept {
     return (major << 16) | minor;
 }
-[[nodiscard]] constexpr int protocol_major(std::int32_t v) noexcept { return (v >> 16) & 0xFFFF; }
-[[nodiscard]] constexpr int protocol_minor(std::int32_t v) noexcept { return v & 0xFFFF; }
+[[nodiscard]] constexpr int protocol_major(std::int32_t v) noexcept {
+    return (v >> 16) & 0xFFFF;
+}
+[[nodiscard]] constexpr int protocol_minor(std::int32_t v) noexcept {
+    return v & 0xFFFF;
+}
 
 /// Type bytes of messages sent by the frontend (client).
 namespace frontend_tag {
