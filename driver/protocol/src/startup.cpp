@@ -133,7 +133,7 @@ std::error_code decode(byte_view body, backend_key_data& out) noexcept {
 
 std::error_code decode(byte_view body, negotiate_protocol_version& out) noexcept {
     reader r(body);
-    out.newest_minor = r.i32();
+    out.newest_version = r.i32();
     const std::size_t n = r.count32();
     out.unrecognized_options = cstring_list::read(r, n);
     return r.finish();
@@ -171,7 +171,7 @@ void encode(writer& w, const backend_key_data& m) {
 }
 
 void encode(writer& w, const negotiate_protocol_version& m) {
-    encode_negotiate_protocol_version(w, m.newest_minor, m.unrecognized_options);
+    encode_negotiate_protocol_version(w, m.newest_version, m.unrecognized_options);
 }
 
 void encode(writer& w, const parameter_status& m) {

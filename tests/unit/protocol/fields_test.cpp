@@ -268,7 +268,7 @@ TEST_CASE("NegotiateProtocolVersion exposes newest minor and options") {
     const auto d = decode_backend(d_bytes);
     REQUIRE(d.complete());
     const auto& n = as<negotiate_protocol_version>(d.message);
-    CHECK(n.newest_minor == 0);
+    CHECK(n.newest_version == 0);
     CHECK(n.unrecognized_options.size() == 2);
     CHECK(n.unrecognized_options.contains("_pq_.b"));
     CHECK(decode_backend(raw('v', be32(0) + be32(3) + "_pq_.a\0_pq_.b\0"s)).error ==

@@ -125,10 +125,13 @@ struct backend_key_data {
     byte_view secret_key;
     bool operator==(const backend_key_data&) const = default;
 };
-/// NegotiateProtocolVersion: the newest minor version the server supports and
-/// the protocol options ("_pq_.*") it did not recognise.
+/// NegotiateProtocolVersion: the newest protocol version the server supports for
+/// the requested major version, and the protocol options ("_pq_.*") it did not
+/// recognise. The documentation calls the field "newest minor protocol version",
+/// but servers send the whole version number (196608 for 3.0): read the minor
+/// with protocol_minor().
 struct negotiate_protocol_version {
-    std::int32_t newest_minor = 0;
+    std::int32_t newest_version = 0;
     cstring_list unrecognized_options;
     bool operator==(const negotiate_protocol_version&) const = default;
 };
@@ -163,10 +166,10 @@ struct terminate {
 
 void encode(writer& w, const backend_key_data& m);
 template <class Options>
-void encode_negotiate_protocol_version(writer& w, std::int32_t newest_minor,
+void encode_negotiate_protocol_version(writer& w, std::int32_t newest_version,
                                        const Options& unrecognized) {
     const std::size_t mark = w.begin_message(backend_tag::negotiate_protocol_version);
-    w.put_i32(newest_minor);
+    w.put_i32(newest_version);
     std::int32_t n = 0;
     for ([[maybe_unused]] const auto& o : unrecognized)
         ++n;
