@@ -2,9 +2,10 @@
 // the standard library only, and nothing in driver/ includes daemon/.
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,25 @@ struct include_line {
     std::string header;
 };
 
+// The header named by an #include line, or nullopt for any other line.
+std::optional<std::string> included_header(const std::string& line) {
+    std::size_t i = line.find_first_not_of(" \t");
+    if (i == std::string::npos || line[i] != '#')
+        return std::nullopt;
+    i = line.find_first_not_of(" \t", i + 1);
+    if (i == std::string::npos || line.compare(i, 7, "include") != 0)
+        return std::nullopt;
+    i = line.find_first_of("<\"", i + 7);
+    if (i == std::string::npos)
+        return std::nullopt;
+    const char close = line[i] == '<' ? '>' : '"';
+    const std::size_t end = line.find(close, i + 1);
+    if (end == std::string::npos)
+        return std::nullopt;
+    return line.substr(i + 1, end - i - 1);
+}
+
 std::vector<include_line> includes_under(const fs::path& dir) {
-    static const std::regex include_re(R"(^\s*#\s*include\s*([<"])([^>"]+)[>"])");
     std::vector<include_line> out;
     for (const auto& entry : fs::recursive_directory_iterator(dir)) {
         if (!entry.is_regular_file())
@@ -29,9 +47,8 @@ std::vector<include_line> includes_under(const fs::path& dir) {
         std::ifstream in(entry.path());
         std::string line;
         while (std::getline(in, line)) {
-            std::smatch m;
-            if (std::regex_search(line, m, include_re))
-                out.push_back({entry.path().string(), m[2].str()});
+            if (auto header = included_header(line))
+                out.push_back({entry.path().string(), *header});
         }
     }
     return out;
@@ -39,8 +56,8 @@ std::vector<include_line> includes_under(const fs::path& dir) {
 
 // A standard library header: a bare lowercase name such as <string> or <cstdint>.
 bool is_standard_header(const std::string& h) {
-    static const std::regex std_re(R"(^[a-z_]+$)");
-    return std::regex_match(h, std_re);
+    return !h.empty() && std::all_of(h.begin(), h.end(),
+                                     [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
 }
 
 } // namespace
