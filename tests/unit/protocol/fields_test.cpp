@@ -86,7 +86,7 @@ TEST_CASE("negative counts are negative_count") {
     CHECK(decode_frontend(raw('F', be32(1) + be16(0) + be16(-1))).error == errc::negative_count);
 }
 
-TEST_CASE("value lengths below -1 are invalid_value_length; overlong ones truncated_field") {
+TEST_CASE("value lengths below -1 are invalid_value_length, overlong ones truncated_field") {
     CHECK(decode_backend(raw('D', be16(1) + be32(-2))).error == errc::invalid_value_length);
     CHECK(
         decode_backend(raw('D', be16(1) + be32(std::numeric_limits<std::int32_t>::min()))).error ==

@@ -1,0 +1,165 @@
+// An asynchronous PostgreSQL connection (Asio C++20 coroutines): connect with
+// protocol 3.2 first, TLS and authentication; simple and extended queries with a
+// statement cache; pipelines; COPY in both directions; cancel.
+#pragma once
+
+#include <qail/client/error.hpp>
+#include <qail/client/handshake.hpp>
+#include <qail/client/options.hpp>
+#include <qail/client/result.hpp>
+#include <qail/client/types.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qail::client {
+
+/// A failed operation: the error code, and the server's ErrorResponse when the
+/// code is errc::server_error.
+struct error {
+    boost::system::error_code code;
+    std::optional<pg_error> server;
+
+    [[nodiscard]] std::string message() const;
+    /// The SQLSTATE of the server error, or empty.
+    [[nodiscard]] std::string_view sqlstate() const noexcept {
+        return server ? std::string_view{server->sqlstate} : std::string_view{};
+    }
+};
+
+/// Throws boost::system::system_error carrying the message (used by result::value()).
+[[noreturn]] void throw_exception_from_error(const error& e, const boost::source_location& loc);
+
+template <class T>
+using result = boost::system::result<T, error>;
+
+/// A NOTIFY received on a LISTENing connection.
+struct notification {
+    std::int32_t process_id = 0;
+    std::string channel;
+    std::string payload;
+};
+
+/// One command of a pipeline: SQL with $n placeholders and its parameters.
+struct pipeline_command {
+    std::string sql;
+    std::vector<param> params;
+};
+
+enum class pipeline_mode {
+    /// One Sync after all commands: they run as one implicit transaction, and a
+    /// failure rolls back the earlier ones and skips the later ones.
+    atomic,
+    /// A Sync after each command: each is its own transaction; a failure affects
+    /// only its own command. Still one write and one round trip.
+    independent,
+};
+
+namespace detail {
+/// The one object whose address marks an abort (defined once, in connection.cpp).
+extern const char copy_abort_marker[1];
+} // namespace detail
+
+/// Returned by a copy_in() source to abort the COPY with CopyFail. Recognised by
+/// the address of its (empty) data, which no real chunk can share.
+inline const std::string_view copy_abort{detail::copy_abort_marker, 0};
+
+/// The server's transaction status after the last completed exchange.
+enum class transaction_state { idle, in_transaction, failed };
+
+class connection {
+public:
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Connects to the first reachable host of `options`.
+    [[nodiscard]] static boost::asio::awaitable<result<std::unique_ptr<connection>>>
+    connect(boost::asio::any_io_executor executor, connect_options options);
+
+    /// Runs one or more statements with the simple protocol; one result_set each.
+    [[nodiscard]] boost::asio::awaitable<result<std::vector<result_set>>>
+    simple_query(std::string_view sql);
+
+    /// Runs one statement with the extended protocol, prepared once through the
+    /// statement cache; results in `result_format` (text by default).
+    [[nodiscard]] boost::asio::awaitable<result<result_set>>
+    query(std::string_view sql, std::span<const param> params = {},
+          protocol::format_code result_format = protocol::format_code::text);
+
+    /// query() with parameters converted from C++ values (binary format).
+    template <class... Args>
+    [[nodiscard]] boost::asio::awaitable<result<result_set>> execute(std::string_view sql,
+                                                                     const Args&... args) {
+        const std::vector<param> params{to_param(args)...};
+        co_return co_await query(sql, params);
+    }
+
+    /// Sends every command in one write and reads every result; see pipeline_mode.
+    /// Each entry is the command's result, its error, or errc::pipeline_skipped.
+    [[nodiscard]] boost::asio::awaitable<result<std::vector<result<result_set>>>>
+    pipeline(std::span<const pipeline_command> commands,
+             pipeline_mode mode = pipeline_mode::atomic);
+
+    /// COPY ... FROM STDIN: `next_chunk` returns the next bytes to send (any
+    /// format the COPY statement names), nullopt at the end. Returning
+    /// `copy_abort` sends CopyFail and the operation ends with errc::aborted.
+    /// Returns the number of rows the server copied.
+    [[nodiscard]] boost::asio::awaitable<result<std::uint64_t>>
+    copy_in(std::string_view copy_sql,
+            const std::function<std::optional<std::string_view>()>& next_chunk);
+    /// COPY ... FROM STDIN with typed rows in text format (tab, newline,
+    /// backslash escaped; nullopt as \N).
+    [[nodiscard]] boost::asio::awaitable<result<std::uint64_t>>
+    copy_in_rows(std::string_view copy_sql,
+                 std::span<const std::vector<std::optional<std::string>>> rows);
+    /// COPY ... TO STDOUT: every CopyData chunk goes to `sink` as it arrives.
+    [[nodiscard]] boost::asio::awaitable<result<std::uint64_t>>
+    copy_out(std::string_view copy_sql, const std::function<void(std::string_view)>& sink);
+
+    /// Sends a CancelRequest for whatever this connection is running, on a new
+    /// connection to the same server with the same TLS rules.
+    [[nodiscard]] boost::asio::awaitable<result<void>> cancel();
+
+    /// Sends Terminate and closes the socket.
+    [[nodiscard]] boost::asio::awaitable<void> close();
+
+    /// A limit for every later operation; on expiry the socket is closed and the
+    /// connection is broken (errc::operation_timeout). Zero disables it.
+    void set_operation_timeout(std::chrono::milliseconds timeout) noexcept;
+
+    void on_notice(std::function<void(const pg_error&)> fn);
+    void on_notification(std::function<void(const notification&)> fn);
+
+    /// True after an I/O or protocol error: the connection must not be reused.
+    [[nodiscard]] bool broken() const noexcept;
+    [[nodiscard]] transaction_state transaction() const noexcept;
+    /// The negotiated protocol version (196610 for 3.2, 196608 for 3.0).
+    [[nodiscard]] std::int32_t protocol_version() const noexcept;
+    [[nodiscard]] auth_method authentication() const noexcept;
+    /// "TLSv1.3", or "none" for a plaintext connection.
+    [[nodiscard]] std::string tls_version() const;
+    [[nodiscard]] std::int32_t backend_pid() const noexcept;
+    /// The latest value the server reported for a run-time parameter.
+    [[nodiscard]] std::optional<std::string> parameter(std::string_view name) const;
+    [[nodiscard]] std::size_t cached_statements() const noexcept;
+    /// Socket writes since connect (a pipeline or a cached query is one write).
+    [[nodiscard]] std::uint64_t writes() const noexcept;
+
+private:
+    struct impl;
+    explicit connection(std::shared_ptr<impl> p) noexcept;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace qail::client

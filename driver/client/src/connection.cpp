@@ -1,0 +1,1154 @@
+// The client connection: transport (TCP, Unix, TLS), the startup exchange driven
+// by startup_handshake, and the query, pipeline, COPY and cancel protocols.
+#include <qail/client/connection.hpp>
+#include <qail/client/statement_cache.hpp>
+#include <qail/client/tls.hpp>
+#include <qail/protocol/message.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
+#include <map>
+#include <openssl/rand.h>
+#include <variant>
+
+namespace qail::client {
+
+namespace asio = boost::asio;
+namespace proto = qail::protocol;
+using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol::socket;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace detail {
+const char copy_abort_marker[1] = {'\0'};
+} // namespace detail
+
+std::string error::message() const {
+    if (server)
+        return server->to_string();
+    return code.message();
+}
+
+void throw_exception_from_error(const error& e, const boost::source_location& loc) {
+    boost::throw_exception(boost::system::system_error(e.code, e.message()), loc);
+}
+
+namespace {
+
+error make_error(errc e) {
+    return error{make_error_code(e), std::nullopt};
+}
+error make_error(boost::system::error_code ec) {
+    return error{ec, std::nullopt};
+}
+error server_error(pg_error e) {
+    return error{make_error_code(errc::server_error), std::move(e)};
+}
+
+// One socket of any kind the driver speaks over.
+class transport {
+public:
+    using variant = std::variant<std::monostate, tcp::socket, unix_socket, tls_stream>;
+
+    transport() = default;
+    explicit transport(variant v) : s_(std::move(v)) {}
+
+    asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
+    read_some(asio::mutable_buffer b) {
+        co_return co_await std::visit(
+            [&](auto& s) -> asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>)
+                    co_return std::tuple{asio::error::make_error_code(asio::error::not_connected),
+                                         std::size_t{0}};
+                else
+                    co_return co_await s.async_read_some(b, use_tuple);
+            },
+            s_);
+    }
+
+    asio::awaitable<boost::system::error_code> write(asio::const_buffer b) {
+        co_return co_await std::visit(
+            [&](auto& s) -> asio::awaitable<boost::system::error_code> {
+                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
+                    co_return asio::error::make_error_code(asio::error::not_connected);
+                } else {
+                    auto [ec, n] = co_await asio::async_write(s, b, use_tuple);
+                    (void)n;
+                    co_return ec;
+                }
+            },
+            s_);
+    }
+
+    void close() noexcept {
+        boost::system::error_code ignored;
+        std::visit(
+            [&](auto& s) {
+                using T = std::decay_t<decltype(s)>;
+                if constexpr (std::is_same_v<T, tls_stream>)
+                    s.lowest_layer().close(ignored);
+                else if constexpr (!std::is_same_v<T, std::monostate>)
+                    s.close(ignored);
+            },
+            s_);
+    }
+
+    [[nodiscard]] tls_stream* tls() noexcept { return std::get_if<tls_stream>(&s_); }
+    [[nodiscard]] tcp::socket* tcp_socket() noexcept { return std::get_if<tcp::socket>(&s_); }
+    variant& raw() noexcept { return s_; }
+
+private:
+    variant s_;
+};
+
+// The endpoint a connection reached, kept for CancelRequest.
+struct peer_address {
+    std::optional<tcp::endpoint> tcp_endpoint;
+    std::string unix_path;
+    std::string host_name; // for TLS verification on the cancel connection
+};
+
+std::string escape_copy_text(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (const char c : v) {
+        switch (c) {
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        default:
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+bool is_stale_statement_error(const pg_error& e) {
+    // 26000: the server lost the statement; 0A000: "cached plan must not change result type".
+    return e.sqlstate == "26000" ||
+           (e.sqlstate == "0A000" && e.message.find("cached plan") != std::string::npos);
+}
+
+} // namespace
+
+struct connection::impl : std::enable_shared_from_this<connection::impl> {
+    explicit impl(asio::any_io_executor ex) : executor(std::move(ex)), deadline(executor) {}
+
+    asio::any_io_executor executor;
+    connect_options options;
+    transport io;
+    std::shared_ptr<asio::ssl::context> tls_context;
+    tls_client_config tls_config;
+    peer_address peer;
+
+    std::string rx; // receive buffer: [rx_begin, rx_end) is unread
+    std::size_t rx_begin = 0;
+    std::size_t rx_end = 0;
+    std::string tx;                          // encode buffer, sent by flush()
+    std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
+
+    bool broken = false;
+    bool closed = false;
+    std::uint64_t write_count = 0;
+    bool timed_out = false;
+    transaction_state txn = transaction_state::idle;
+    std::int32_t version = proto::request_code::protocol_3_2;
+    auth_method method = auth_method::none;
+    std::int32_t pid = 0;
+    std::string backend_key;
+    std::map<std::string, std::string, std::less<>> parameters;
+    statement_cache cache{100};
+    std::chrono::milliseconds op_timeout{0};
+    asio::steady_timer deadline;
+    std::function<void(const pg_error&)> notice_fn;
+    std::function<void(const notification&)> notification_fn;
+
+    // --- deadline: closes the socket when an operation overruns ---
+    void arm(std::chrono::milliseconds limit) {
+        timed_out = false;
+        if (limit.count() <= 0)
+            return;
+        deadline.expires_after(limit);
+        deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            if (ec)
+                return;
+            if (auto self = weak.lock()) {
+                self->timed_out = true;
+                self->io.close();
+            }
+        });
+    }
+    void disarm() noexcept { deadline.cancel(); }
+
+    error io_error(boost::system::error_code ec) {
+        broken = true;
+        if (timed_out)
+            return make_error(errc::operation_timeout);
+        return make_error(ec);
+    }
+
+    // --- raw I/O ---
+    asio::awaitable<std::optional<error>> flush() {
+        if (tx.empty())
+            co_return std::nullopt;
+        const auto ec = co_await io.write(asio::buffer(tx));
+        tx.clear();
+        ++write_count;
+        if (ec)
+            co_return io_error(ec);
+        co_return std::nullopt;
+    }
+
+    // Reads the next whole message. Its views stay valid until the next call.
+    asio::awaitable<result<proto::frame>> read_frame() {
+        for (;;) {
+            const std::string_view unread{rx.data() + rx_begin, rx_end - rx_begin};
+            const auto f = proto::decode_frame(unread);
+            if (f.error) {
+                broken = true;
+                co_return make_error(errc::protocol_violation);
+            }
+            if (f.complete()) {
+                rx_begin += f.size;
+                co_return f.message;
+            }
+            // Compact, then grow to fit at least the rest of this message.
+            if (rx_begin > 0) {
+                std::memmove(rx.data(), rx.data() + rx_begin, rx_end - rx_begin);
+                rx_end -= rx_begin;
+                rx_begin = 0;
+            }
+            const std::size_t want = rx_end + std::max<std::size_t>(f.need, 16 * 1024);
+            if (rx.size() < want)
+                rx.resize(std::max(want, rx.size() * 2));
+            auto [ec, n] =
+                co_await io.read_some(asio::buffer(rx.data() + rx_end, rx.size() - rx_end));
+            if (ec)
+                co_return io_error(ec);
+            rx_end += n;
+        }
+    }
+
+    // Reads and decodes the next backend message.
+    asio::awaitable<result<proto::backend_message>> read_message() {
+        auto f = co_await read_frame();
+        if (!f)
+            co_return f.error();
+        proto::backend_message m;
+        if (proto::decode_backend_body(*f, m)) {
+            broken = true;
+            co_return make_error(errc::protocol_violation);
+        }
+        // After FATAL or PANIC the server closes the session.
+        if (const auto* e = std::get_if<proto::error_response>(&m))
+            if (e->fields.severity_nonlocalized == "FATAL" ||
+                e->fields.severity_nonlocalized == "PANIC")
+                broken = true;
+        co_return m;
+    }
+
+    // Handles messages that may arrive at any time. Returns true if consumed.
+    bool handle_async(const proto::backend_message& m) {
+        if (const auto* n = std::get_if<proto::notice_response>(&m)) {
+            if (notice_fn)
+                notice_fn(pg_error::from(n->fields));
+            return true;
+        }
+        if (const auto* a = std::get_if<proto::notification_response>(&m)) {
+            if (notification_fn)
+                notification_fn(
+                    notification{a->process_id, std::string(a->channel), std::string(a->payload)});
+            return true;
+        }
+        if (const auto* p = std::get_if<proto::parameter_status>(&m)) {
+            parameters.insert_or_assign(std::string(p->name), std::string(p->value));
+            return true;
+        }
+        return false;
+    }
+
+    void set_txn(const proto::ready_for_query& r) {
+        switch (r.status) {
+        case proto::transaction_status::idle:
+            txn = transaction_state::idle;
+            break;
+        case proto::transaction_status::in_transaction:
+            txn = transaction_state::in_transaction;
+            break;
+        case proto::transaction_status::failed:
+            txn = transaction_state::failed;
+            break;
+        }
+    }
+
+    std::optional<error> usable() const {
+        if (closed)
+            return make_error(errc::connection_closed);
+        if (broken)
+            return make_error(errc::connection_broken);
+        return std::nullopt;
+    }
+
+    // Queues Close messages for statements evicted from the cache.
+    std::size_t write_pending_closes(proto::writer& w) {
+        const std::size_t n = pending_closes.size();
+        for (const auto& name : pending_closes)
+            proto::encode(w, proto::close{proto::target_kind::statement, name});
+        pending_closes.clear();
+        return n;
+    }
+
+    asio::awaitable<std::optional<error>> establish(const host_spec& host,
+                                                    std::int32_t version_to_request);
+    asio::awaitable<std::optional<error>> open_transport(const host_spec& host);
+    asio::awaitable<std::optional<error>> start_tls(const std::string& server_name);
+    asio::awaitable<result<result_set>> run_extended(std::string_view sql,
+                                                     std::span<const param> params,
+                                                     proto::format_code fmt, bool allow_retry);
+    asio::awaitable<result<std::uint64_t>> finish_copy_in(std::optional<error> failure);
+};
+
+connection::connection(std::shared_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+connection::~connection() {
+    if (impl_) {
+        impl_->disarm();
+        impl_->io.close();
+    }
+}
+
+// --- connect ---------------------------------------------------------------------------
+
+asio::awaitable<std::optional<error>> connection::impl::open_transport(const host_spec& host) {
+    if (host.is_unix_socket()) {
+        unix_socket s(executor);
+        const std::string path = unix_socket_path(host);
+        auto [ec] =
+            co_await s.async_connect(asio::local::stream_protocol::endpoint(path), use_tuple);
+        if (ec)
+            co_return make_error(ec);
+        peer = peer_address{std::nullopt, path, {}};
+        io = transport(std::move(s));
+        co_return std::nullopt;
+    }
+    tcp::resolver resolver(executor);
+    auto [rec, endpoints] = co_await resolver.async_resolve(
+        host.hostaddr.empty() ? host.host : host.hostaddr, std::to_string(host.port), use_tuple);
+    if (rec)
+        co_return make_error(rec);
+    tcp::socket s(executor);
+    auto [cec, ep] = co_await asio::async_connect(s, endpoints, use_tuple);
+    if (cec)
+        co_return make_error(cec);
+    boost::system::error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);
+    peer = peer_address{ep, {}, host.host};
+    io = transport(std::move(s));
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<error>> connection::impl::start_tls(const std::string& server_name) {
+    tcp::socket* sock = io.tcp_socket();
+    if (sock == nullptr)
+        co_return make_error(errc::tls_refused_by_server);
+    // SSLRequest, then exactly one byte of answer.
+    tx.clear();
+    proto::writer w(tx);
+    proto::encode(w, proto::ssl_request{});
+    auto [wec, wn] = co_await asio::async_write(*sock, asio::buffer(tx), use_tuple);
+    (void)wn;
+    tx.clear();
+    if (wec)
+        co_return io_error(wec);
+    char answer = 0;
+    auto [rec, rn] = co_await asio::async_read(*sock, asio::buffer(&answer, 1), use_tuple);
+    (void)rn;
+    if (rec)
+        co_return io_error(rec);
+    const bool tls_required = options.sslmode == ssl_mode::require ||
+                              options.sslmode == ssl_mode::verify_ca ||
+                              options.sslmode == ssl_mode::verify_full;
+    if (answer == 'N') {
+        if (tls_required)
+            co_return make_error(errc::tls_refused_by_server);
+        co_return std::nullopt; // prefer/allow: continue in plaintext
+    }
+    if (answer != 'S')
+        co_return make_error(errc::protocol_violation);
+    // Bytes after 'S' and before the handshake would be injected plaintext.
+    if (sock->available() != 0)
+        co_return make_error(errc::tls_unexpected_data);
+
+    tls_config = tls_client_config{};
+    // libpq's rules: require with a root certificate file behaves like verify-ca, and
+    // sslrootcert=system always verifies the host name.
+    tls_config.verify_chain =
+        options.sslmode == ssl_mode::verify_ca || options.sslmode == ssl_mode::verify_full ||
+        (options.sslmode == ssl_mode::require && !options.sslrootcert.empty());
+    tls_config.verify_host =
+        options.sslmode == ssl_mode::verify_full || options.sslrootcert == "system";
+    tls_config.root_cert_file = options.sslrootcert;
+    tls_config.cert_file = options.sslcert;
+    tls_config.key_file = options.sslkey;
+    tls_config.server_name = server_name;
+    tls_config.send_sni = options.sslsni;
+    auto ctx = make_client_context(tls_config);
+    if (!ctx)
+        co_return make_error(ctx.error().code);
+    tls_context = *ctx;
+    tls_stream stream(std::move(*sock), *tls_context);
+    if (auto ec = prepare_client_stream(stream.native_handle(), tls_config))
+        co_return make_error(ec);
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (hec) {
+        broken = true;
+        co_return make_error(classify_handshake_error(stream.native_handle(), hec));
+    }
+    io = transport(std::move(stream));
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<error>> connection::impl::establish(const host_spec& host,
+                                                                  std::int32_t version_to_request) {
+    rx_begin = rx_end = 0;
+    broken = false;
+    if (auto e = co_await open_transport(host))
+        co_return e;
+    if (!host.is_unix_socket() && options.sslmode != ssl_mode::disable &&
+        options.sslmode != ssl_mode::allow) {
+        if (auto e = co_await start_tls(host.host.empty() ? host.hostaddr : host.host))
+            co_return e;
+    }
+
+    handshake_settings hs;
+    hs.user = options.user;
+    hs.password = options.password;
+    hs.database = options.effective_dbname();
+    if (!options.application_name.empty())
+        hs.parameters.emplace_back("application_name", options.application_name);
+    for (const auto& p : options.startup_parameters)
+        hs.parameters.push_back(p);
+    hs.requested_version = version_to_request;
+    hs.policy = options.auth;
+    hs.channel_binding = options.channel_binding;
+    if (tls_stream* t = io.tls()) {
+        hs.tls = true;
+        if (auto cb = peer_tls_server_end_point(t->native_handle()))
+            hs.channel_binding_data = std::move(*cb);
+    }
+    if (RAND_bytes(hs.nonce.data(), static_cast<int>(hs.nonce.size())) != 1)
+        co_return make_error(errc::auth_incomplete);
+
+    startup_handshake hand(std::move(hs));
+    tx.clear();
+    hand.start(tx);
+    if (hand.status() == handshake_status::failed)
+        co_return make_error(hand.error());
+    for (;;) {
+        if (auto e = co_await flush())
+            co_return e;
+        auto m = co_await read_message();
+        if (!m)
+            co_return m.error();
+        const auto st = hand.on_message(*m, tx);
+        if (st == handshake_status::in_progress)
+            continue;
+        if (st == handshake_status::ready) {
+            if (proto::protocol_minor(hand.protocol_version()) < options.min_protocol_minor) {
+                io.close();
+                co_return make_error(errc::invalid_protocol_negotiation);
+            }
+            version = hand.protocol_version();
+            method = hand.method();
+            pid = hand.backend_pid();
+            backend_key = hand.backend_key();
+            for (const auto& [k, v] : hand.parameters())
+                parameters.insert_or_assign(k, v);
+            if (notice_fn)
+                for (const auto& n : hand.notices())
+                    notice_fn(n);
+            txn = transaction_state::idle;
+            co_return std::nullopt;
+        }
+        io.close();
+        if (st == handshake_status::retry_with_3_0)
+            co_return make_error(errc::protocol_version_rejected);
+        if (hand.server_error())
+            co_return server_error(*hand.server_error());
+        co_return make_error(hand.error());
+    }
+}
+
+asio::awaitable<result<std::unique_ptr<connection>>>
+connection::connect(asio::any_io_executor executor, connect_options options) {
+    auto p = std::make_shared<impl>(executor);
+    p->options = std::move(options);
+    std::optional<error> last;
+    p->arm(p->options.connect_timeout);
+    for (const host_spec& host : p->options.hosts) {
+        const std::int32_t first = p->options.protocol_minor >= 2
+                                       ? proto::request_code::protocol_3_2
+                                       : proto::request_code::protocol_3_0;
+        last = co_await p->establish(host, first);
+        // One retry with 3.0, only when the server explicitly rejected 3.2.
+        if (last && last->code == errc::protocol_version_rejected &&
+            first != proto::request_code::protocol_3_0 && p->options.min_protocol_minor == 0)
+            last = co_await p->establish(host, proto::request_code::protocol_3_0);
+        if (!last)
+            break;
+        if (p->timed_out)
+            break;
+        // A server's own refusal (bad password, no such database) is final;
+        // transport failures move on to the next host.
+        if (last->server || last->code.category() == client_category())
+            break;
+    }
+    p->disarm();
+    if (last) {
+        p->io.close();
+        if (p->timed_out)
+            co_return make_error(errc::connect_timeout);
+        co_return *last;
+    }
+    p->broken = false;
+    co_return std::unique_ptr<connection>(new connection(std::move(p)));
+}
+
+// --- simple query ------------------------------------------------------------------------
+
+asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::string_view sql) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    s.arm(s.op_timeout);
+    proto::writer w(s.tx);
+    const std::size_t closes = s.write_pending_closes(w);
+    if (closes > 0)
+        proto::encode(w, proto::sync{});
+    proto::encode(w, proto::query{sql});
+    if (w.error()) {
+        s.tx.clear();
+        s.disarm();
+        co_return make_error(errc::embedded_nul);
+    }
+    if (auto e = co_await s.flush()) {
+        s.disarm();
+        co_return *e;
+    }
+    std::vector<result_set> results;
+    result_set current;
+    std::optional<error> failure;
+    std::size_t syncs_to_skip = closes > 0 ? 1 : 0;
+    for (;;) {
+        auto m = co_await s.read_message();
+        if (!m) {
+            s.disarm();
+            co_return failure ? *failure : m.error(); // a FATAL error explains the EOF
+        }
+        if (s.handle_async(*m))
+            continue;
+        if (const auto* rd = std::get_if<proto::row_description>(&*m)) {
+            current = result_set{};
+            current.set_columns(*rd);
+        } else if (const auto* dr = std::get_if<proto::data_row>(&*m)) {
+            if (!current.add_row(*dr)) {
+                s.broken = true;
+                s.disarm();
+                co_return make_error(errc::protocol_violation);
+            }
+        } else if (const auto* cc = std::get_if<proto::command_complete>(&*m)) {
+            current.set_command_tag(cc->tag);
+            results.push_back(std::move(current));
+            current = result_set{};
+        } else if (std::holds_alternative<proto::empty_query_response>(*m)) {
+            results.push_back(std::move(current));
+            current = result_set{};
+        } else if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            if (!failure)
+                failure = server_error(pg_error::from(er->fields));
+        } else if (std::holds_alternative<proto::copy_in_response>(*m)) {
+            // The simple path has no data to send; copy_in() is the way to COPY FROM STDIN.
+            proto::writer cw(s.tx);
+            proto::encode(cw, proto::copy_fail{"COPY FROM STDIN needs copy_in()"});
+            if (auto e = co_await s.flush()) {
+                s.disarm();
+                co_return *e;
+            }
+        } else if (std::holds_alternative<proto::copy_out_response>(*m) ||
+                   std::holds_alternative<proto::copy_data>(*m) ||
+                   std::holds_alternative<proto::copy_done>(*m) ||
+                   std::holds_alternative<proto::close_complete>(*m)) {
+            // COPY TO STDOUT data without a sink is dropped; CloseComplete answers evictions.
+        } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+            s.set_txn(*rq);
+            if (syncs_to_skip > 0) {
+                --syncs_to_skip;
+                continue;
+            }
+            break;
+        } else {
+            s.broken = true;
+            s.disarm();
+            co_return make_error(errc::protocol_violation);
+        }
+    }
+    s.disarm();
+    if (failure)
+        co_return *failure;
+    co_return results;
+}
+
+// --- extended query ------------------------------------------------------------------------
+
+namespace {
+
+// Encodes Bind with the params' own formats and values.
+void encode_bind_params(proto::writer& w, std::string_view statement, std::span<const param> params,
+                        proto::format_code result_format) {
+    std::vector<std::int16_t> formats;
+    std::vector<std::optional<proto::byte_view>> values;
+    formats.reserve(params.size());
+    values.reserve(params.size());
+    for (const param& p : params) {
+        formats.push_back(static_cast<std::int16_t>(p.format));
+        if (p.bytes)
+            values.emplace_back(*p.bytes);
+        else
+            values.emplace_back(std::nullopt);
+    }
+    const std::int16_t rf[1] = {static_cast<std::int16_t>(result_format)};
+    proto::encode_bind(w, "", statement, formats, values, std::span<const std::int16_t>(rf, 1));
+}
+
+std::vector<std::int32_t> param_oids(std::span<const param> params) {
+    std::vector<std::int32_t> oids;
+    oids.reserve(params.size());
+    for (const param& p : params)
+        oids.push_back(p.type_oid);
+    return oids;
+}
+
+} // namespace
+
+asio::awaitable<result<result_set>> connection::query(std::string_view sql,
+                                                      std::span<const param> params,
+                                                      proto::format_code result_format) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    s.arm(s.op_timeout);
+    auto r = co_await s.run_extended(sql, params, result_format, true);
+    s.disarm();
+    co_return r;
+}
+
+asio::awaitable<result<result_set>> connection::impl::run_extended(std::string_view sql,
+                                                                   std::span<const param> params,
+                                                                   proto::format_code fmt,
+                                                                   bool allow_retry) {
+    const std::vector<std::int32_t> oids = param_oids(params);
+    const std::string key = statement_cache::make_key(sql, oids);
+    std::string name;
+    bool parse_sent = false;
+    proto::writer w(tx);
+    write_pending_closes(w);
+    if (const auto cached = cache.find(key)) {
+        name.assign(*cached);
+    } else {
+        name = cache.next_name();
+        proto::encode_parse(w, name, sql, oids);
+        parse_sent = true;
+    }
+    encode_bind_params(w, name, params, fmt);
+    proto::encode(w, proto::describe{proto::target_kind::portal, ""});
+    proto::encode(w, proto::execute{"", 0});
+    proto::encode(w, proto::sync{});
+    if (w.error()) {
+        tx.clear();
+        co_return make_error(errc::embedded_nul);
+    }
+    if (auto e = co_await flush())
+        co_return *e;
+
+    result_set rs;
+    std::optional<pg_error> failure;
+    bool parsed = false;
+    for (;;) {
+        auto m = co_await read_message();
+        if (!m)
+            co_return m.error();
+        if (handle_async(*m))
+            continue;
+        if (std::holds_alternative<proto::parse_complete>(*m)) {
+            parsed = true;
+        } else if (std::holds_alternative<proto::bind_complete>(*m) ||
+                   std::holds_alternative<proto::close_complete>(*m) ||
+                   std::holds_alternative<proto::no_data>(*m) ||
+                   std::holds_alternative<proto::portal_suspended>(*m)) {
+        } else if (const auto* rd = std::get_if<proto::row_description>(&*m)) {
+            rs.set_columns(*rd);
+        } else if (const auto* dr = std::get_if<proto::data_row>(&*m)) {
+            if (!rs.add_row(*dr)) {
+                broken = true;
+                co_return make_error(errc::protocol_violation);
+            }
+        } else if (const auto* cc = std::get_if<proto::command_complete>(&*m)) {
+            rs.set_command_tag(cc->tag);
+        } else if (std::holds_alternative<proto::empty_query_response>(*m)) {
+        } else if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            if (!failure)
+                failure = pg_error::from(er->fields);
+        } else if (std::holds_alternative<proto::copy_in_response>(*m) ||
+                   std::holds_alternative<proto::copy_out_response>(*m)) {
+            // COPY through the extended protocol is not supported here; the server
+            // waits for data we will not send, so the connection cannot continue.
+            broken = true;
+            co_return make_error(errc::protocol_violation);
+        } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+            set_txn(*rq);
+            break;
+        } else {
+            broken = true;
+            co_return make_error(errc::protocol_violation);
+        }
+    }
+    if (parse_sent && parsed) {
+        if (auto evicted = cache.insert(key, name))
+            pending_closes.push_back(std::move(*evicted));
+    }
+    if (failure) {
+        if (!parse_sent && is_stale_statement_error(*failure)) {
+            // The server no longer has the plan we cached: forget it, and retry
+            // once if no transaction is open (inside one, the retry would fail too).
+            cache.erase(key);
+            pending_closes.push_back(name);
+            if (allow_retry && txn == transaction_state::idle)
+                co_return co_await run_extended(sql, params, fmt, false);
+        }
+        co_return server_error(std::move(*failure));
+    }
+    co_return rs;
+}
+
+// --- pipeline ------------------------------------------------------------------------------
+
+asio::awaitable<result<std::vector<result<result_set>>>>
+connection::pipeline(std::span<const pipeline_command> commands, pipeline_mode mode) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    s.arm(s.op_timeout);
+    proto::writer w(s.tx);
+    s.write_pending_closes(w);
+    // Statements this pipeline prepares: added to the cache once ParseComplete arrives.
+    struct new_statement {
+        std::string key;
+        std::string name;
+        std::size_t command;
+    };
+    std::vector<new_statement> fresh;
+    std::map<std::string, std::string, std::less<>> in_batch; // key -> name
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        const auto& c = commands[i];
+        const std::vector<std::int32_t> oids = param_oids(c.params);
+        std::string key = statement_cache::make_key(c.sql, oids);
+        std::string name;
+        if (const auto it = in_batch.find(key); it != in_batch.end()) {
+            name = it->second;
+        } else if (const auto cached = s.cache.find(key)) {
+            name.assign(*cached);
+        } else {
+            name = s.cache.next_name();
+            proto::encode_parse(w, name, c.sql, oids);
+            fresh.push_back({key, name, i});
+        }
+        in_batch.emplace(std::move(key), name);
+        encode_bind_params(w, name, c.params, proto::format_code::text);
+        proto::encode(w, proto::describe{proto::target_kind::portal, ""});
+        proto::encode(w, proto::execute{"", 0});
+        if (mode == pipeline_mode::independent)
+            proto::encode(w, proto::sync{});
+    }
+    if (mode == pipeline_mode::atomic)
+        proto::encode(w, proto::sync{});
+    if (w.error()) {
+        s.tx.clear();
+        s.disarm();
+        co_return make_error(errc::embedded_nul);
+    }
+    if (auto e = co_await s.flush()) {
+        s.disarm();
+        co_return *e;
+    }
+
+    std::vector<result<result_set>> out;
+    out.reserve(commands.size());
+    const std::size_t expected_ready = mode == pipeline_mode::atomic ? 1 : commands.size();
+    std::size_t ready_seen = 0;
+    std::size_t parse_seen = 0;
+    result_set current;
+    bool failed_in_sync = false; // the rest until the next Sync is skipped by the server
+    while (ready_seen < expected_ready) {
+        auto m = co_await s.read_message();
+        if (!m) {
+            s.disarm();
+            co_return m.error();
+        }
+        if (s.handle_async(*m))
+            continue;
+        if (std::holds_alternative<proto::parse_complete>(*m)) {
+            // ParseCompletes arrive in the order the Parses were sent.
+            if (parse_seen < fresh.size()) {
+                const auto& f = fresh[parse_seen++];
+                if (auto evicted = s.cache.insert(f.key, f.name))
+                    s.pending_closes.push_back(std::move(*evicted));
+            }
+        } else if (std::holds_alternative<proto::bind_complete>(*m) ||
+                   std::holds_alternative<proto::no_data>(*m) ||
+                   std::holds_alternative<proto::close_complete>(*m) ||
+                   std::holds_alternative<proto::portal_suspended>(*m)) {
+        } else if (const auto* rd = std::get_if<proto::row_description>(&*m)) {
+            current = result_set{};
+            current.set_columns(*rd);
+        } else if (const auto* dr = std::get_if<proto::data_row>(&*m)) {
+            if (!current.add_row(*dr)) {
+                s.broken = true;
+                s.disarm();
+                co_return make_error(errc::protocol_violation);
+            }
+        } else if (const auto* cc = std::get_if<proto::command_complete>(&*m)) {
+            current.set_command_tag(cc->tag);
+            out.emplace_back(std::move(current));
+            current = result_set{};
+        } else if (std::holds_alternative<proto::empty_query_response>(*m)) {
+            out.emplace_back(std::move(current));
+            current = result_set{};
+        } else if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            out.emplace_back(server_error(pg_error::from(er->fields)));
+            current = result_set{};
+            failed_in_sync = true;
+        } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+            s.set_txn(*rq);
+            ++ready_seen;
+            if (mode == pipeline_mode::independent && out.size() < ready_seen)
+                out.emplace_back(make_error(errc::pipeline_skipped));
+            failed_in_sync = false;
+        } else {
+            s.broken = true;
+            s.disarm();
+            co_return make_error(errc::protocol_violation);
+        }
+    }
+    (void)failed_in_sync;
+    // Atomic mode: everything after the failing command was skipped by the server.
+    while (out.size() < commands.size())
+        out.emplace_back(make_error(errc::pipeline_skipped));
+    s.disarm();
+    co_return out;
+}
+
+// --- COPY --------------------------------------------------------------------------------
+
+asio::awaitable<result<std::uint64_t>>
+connection::impl::finish_copy_in(std::optional<error> failure) {
+    std::uint64_t rows = 0;
+    std::optional<error> server_failure;
+    for (;;) {
+        auto m = co_await read_message();
+        if (!m)
+            co_return m.error();
+        if (handle_async(*m))
+            continue;
+        if (const auto* cc = std::get_if<proto::command_complete>(&*m)) {
+            result_set tmp;
+            tmp.set_command_tag(cc->tag);
+            rows = tmp.rows_affected();
+        } else if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            if (!server_failure)
+                server_failure = server_error(pg_error::from(er->fields));
+        } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+            set_txn(*rq);
+            break;
+        }
+    }
+    if (failure)
+        co_return *failure;
+    if (server_failure)
+        co_return *server_failure;
+    co_return rows;
+}
+
+asio::awaitable<result<std::uint64_t>>
+connection::copy_in(std::string_view copy_sql,
+                    const std::function<std::optional<std::string_view>()>& next_chunk) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    s.arm(s.op_timeout);
+    proto::writer w(s.tx);
+    proto::encode(w, proto::query{copy_sql});
+    if (auto e = co_await s.flush()) {
+        s.disarm();
+        co_return *e;
+    }
+    // Wait for CopyInResponse (or an error ending the statement).
+    for (;;) {
+        auto m = co_await s.read_message();
+        if (!m) {
+            s.disarm();
+            co_return m.error();
+        }
+        if (s.handle_async(*m))
+            continue;
+        if (std::holds_alternative<proto::copy_in_response>(*m))
+            break;
+        if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            auto r = co_await s.finish_copy_in(server_error(pg_error::from(er->fields)));
+            s.disarm();
+            co_return r;
+        }
+        if (std::holds_alternative<proto::ready_for_query>(*m) ||
+            std::holds_alternative<proto::row_description>(*m) ||
+            std::holds_alternative<proto::command_complete>(*m)) {
+            // Not a COPY FROM STDIN statement.
+            if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+                s.set_txn(*rq);
+                s.disarm();
+                co_return make_error(errc::protocol_violation);
+            }
+            continue;
+        }
+    }
+    constexpr std::size_t batch = 256 * 1024;
+    std::optional<error> failure;
+    for (;;) {
+        const auto chunk = next_chunk();
+        proto::writer cw(s.tx);
+        if (!chunk) {
+            proto::encode(cw, proto::copy_done{});
+            break;
+        }
+        if (chunk->data() == detail::copy_abort_marker) {
+            proto::encode(cw, proto::copy_fail{"aborted by the client"});
+            failure = make_error(errc::aborted);
+            break;
+        }
+        if (!chunk->empty())
+            proto::encode(cw, proto::copy_data{*chunk});
+        if (s.tx.size() >= batch) {
+            if (auto e = co_await s.flush()) {
+                s.disarm();
+                co_return *e;
+            }
+        }
+    }
+    if (auto e = co_await s.flush()) {
+        s.disarm();
+        co_return *e;
+    }
+    auto r = co_await s.finish_copy_in(failure);
+    s.disarm();
+    co_return r;
+}
+
+asio::awaitable<result<std::uint64_t>>
+connection::copy_in_rows(std::string_view copy_sql,
+                         std::span<const std::vector<std::optional<std::string>>> rows) {
+    std::size_t next = 0;
+    std::string buffer;
+    auto source = [&]() -> std::optional<std::string_view> {
+        buffer.clear();
+        // Encode up to ~64 KiB of rows per chunk.
+        while (next < rows.size() && buffer.size() < 64 * 1024) {
+            const auto& r = rows[next++];
+            for (std::size_t i = 0; i < r.size(); ++i) {
+                if (i > 0)
+                    buffer.push_back('\t');
+                if (r[i])
+                    buffer += escape_copy_text(*r[i]);
+                else
+                    buffer += "\\N";
+            }
+            buffer.push_back('\n');
+        }
+        if (buffer.empty())
+            return std::nullopt;
+        return std::string_view{buffer};
+    };
+    co_return co_await copy_in(copy_sql, source);
+}
+
+asio::awaitable<result<std::uint64_t>>
+connection::copy_out(std::string_view copy_sql, const std::function<void(std::string_view)>& sink) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    s.arm(s.op_timeout);
+    proto::writer w(s.tx);
+    proto::encode(w, proto::query{copy_sql});
+    if (auto e = co_await s.flush()) {
+        s.disarm();
+        co_return *e;
+    }
+    std::uint64_t rows = 0;
+    std::optional<error> failure;
+    for (;;) {
+        auto m = co_await s.read_message();
+        if (!m) {
+            s.disarm();
+            co_return m.error();
+        }
+        if (s.handle_async(*m))
+            continue;
+        if (const auto* d = std::get_if<proto::copy_data>(&*m)) {
+            sink(d->data);
+        } else if (const auto* cc = std::get_if<proto::command_complete>(&*m)) {
+            result_set tmp;
+            tmp.set_command_tag(cc->tag);
+            rows = tmp.rows_affected();
+        } else if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+            if (!failure)
+                failure = server_error(pg_error::from(er->fields));
+        } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+            s.set_txn(*rq);
+            break;
+        }
+    }
+    s.disarm();
+    if (failure)
+        co_return *failure;
+    co_return rows;
+}
+
+// --- cancel, close, accessors -----------------------------------------------------------------
+
+asio::awaitable<result<void>> connection::cancel() {
+    impl& s = *impl_;
+    std::string packet;
+    proto::writer w(packet);
+    proto::encode(w, proto::cancel_request{s.pid, s.backend_key});
+    if (w.error())
+        co_return make_error(errc::protocol_violation);
+    transport t;
+    if (s.peer.tcp_endpoint) {
+        tcp::socket sock(s.executor);
+        auto [ec] = co_await sock.async_connect(*s.peer.tcp_endpoint, use_tuple);
+        if (ec)
+            co_return make_error(ec);
+        if (s.tls_context) {
+            // Same TLS rules as the main connection: SSLRequest, then the handshake.
+            std::string ssl_packet;
+            proto::writer sw(ssl_packet);
+            proto::encode(sw, proto::ssl_request{});
+            auto [wec, wn] = co_await asio::async_write(sock, asio::buffer(ssl_packet), use_tuple);
+            (void)wn;
+            if (wec)
+                co_return make_error(wec);
+            char answer = 0;
+            auto [rec, rn] = co_await asio::async_read(sock, asio::buffer(&answer, 1), use_tuple);
+            (void)rn;
+            if (rec)
+                co_return make_error(rec);
+            if (answer != 'S')
+                co_return make_error(errc::tls_refused_by_server);
+            tls_stream stream(std::move(sock), *s.tls_context);
+            if (auto pec = prepare_client_stream(stream.native_handle(), s.tls_config))
+                co_return make_error(pec);
+            auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+            if (hec)
+                co_return make_error(classify_handshake_error(stream.native_handle(), hec));
+            t = transport(std::move(stream));
+        } else {
+            t = transport(std::move(sock));
+        }
+    } else {
+        unix_socket sock(s.executor);
+        auto [ec] = co_await sock.async_connect(
+            asio::local::stream_protocol::endpoint(s.peer.unix_path), use_tuple);
+        if (ec)
+            co_return make_error(ec);
+        t = transport(std::move(sock));
+    }
+    if (auto ec = co_await t.write(asio::buffer(packet)))
+        co_return make_error(ec);
+    // The server closes the connection once it has processed the request.
+    char sink[64];
+    (void)co_await t.read_some(asio::buffer(sink));
+    t.close();
+    co_return boost::system::result<void, error>{};
+}
+
+asio::awaitable<void> connection::close() {
+    impl& s = *impl_;
+    if (s.closed)
+        co_return;
+    if (!s.broken) {
+        proto::writer w(s.tx);
+        proto::encode(w, proto::terminate{});
+        (void)co_await s.flush();
+    }
+    s.closed = true;
+    s.disarm();
+    s.io.close();
+}
+
+void connection::set_operation_timeout(std::chrono::milliseconds timeout) noexcept {
+    impl_->op_timeout = timeout;
+}
+void connection::on_notice(std::function<void(const pg_error&)> fn) {
+    impl_->notice_fn = std::move(fn);
+}
+void connection::on_notification(std::function<void(const notification&)> fn) {
+    impl_->notification_fn = std::move(fn);
+}
+bool connection::broken() const noexcept {
+    return impl_->broken || impl_->closed;
+}
+transaction_state connection::transaction() const noexcept {
+    return impl_->txn;
+}
+std::int32_t connection::protocol_version() const noexcept {
+    return impl_->version;
+}
+auth_method connection::authentication() const noexcept {
+    return impl_->method;
+}
+std::string connection::tls_version() const {
+    if (tls_stream* t = impl_->io.tls())
+        return std::string(tls_version_name(t->native_handle()));
+    return "none";
+}
+std::int32_t connection::backend_pid() const noexcept {
+    return impl_->pid;
+}
+std::optional<std::string> connection::parameter(std::string_view name) const {
+    const auto it = impl_->parameters.find(name);
+    if (it == impl_->parameters.end())
+        return std::nullopt;
+    return it->second;
+}
+std::size_t connection::cached_statements() const noexcept {
+    return impl_->cache.size();
+}
+std::uint64_t connection::writes() const noexcept {
+    return impl_->write_count;
+}
+
+} // namespace qail::client

@@ -1,0 +1,463 @@
+// The driver's connection against real PostgreSQL 15 and 18 (and a fake server for
+// protocol rejections): negotiation, every auth method, TLS modes, queries,
+// pipelines, COPY, cancel and a killed backend.
+#include "support/async.hpp"
+#include "support/fake_server.hpp"
+#include "support/pg_env.hpp"
+
+#include <qail/client/connection.hpp>
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace qail::client {
+namespace {
+
+namespace asio = boost::asio;
+namespace proto = qail::protocol;
+using test::env;
+using test::run_async;
+
+connect_options options_for(const test::pg_server& server, const test::pg_credentials& who,
+                            ssl_mode mode = ssl_mode::disable) {
+    connect_options o;
+    o.hosts = {host_spec{env().host, server.port, {}}};
+    o.user = who.user;
+    o.password = who.password;
+    o.dbname = env().database;
+    o.sslmode = mode;
+    o.sslrootcert = env().ca_cert;
+    o.connect_timeout = std::chrono::seconds(10);
+    o.application_name = "qail-driver-test";
+    return o;
+}
+
+asio::awaitable<std::unique_ptr<connection>> must_connect(connect_options o) {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await connection::connect(ex, std::move(o));
+    REQUIRE_MESSAGE(c.has_value(), (c ? std::string{} : c.error().message()));
+    co_return std::move(*c);
+}
+
+asio::awaitable<error> must_fail(connect_options o) {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await connection::connect(ex, std::move(o));
+    REQUIRE_FALSE(c.has_value());
+    co_return c.error();
+}
+
+asio::awaitable<std::string> scalar(connection& c, std::string_view sql) {
+    auto r = co_await c.simple_query(sql);
+    REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+    REQUIRE(r->size() >= 1);
+    const auto& rs = r->back();
+    REQUIRE(rs.size() == 1);
+    co_return std::string(rs[0].raw(0).value_or("NULL"));
+}
+
+} // namespace
+
+TEST_CASE("driver: protocol 3.2 with PostgreSQL 18, 3.0 via NegotiateProtocolVersion with 15") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c18 = co_await must_connect(options_for(env().pg18, env().scram));
+        CHECK(c18->protocol_version() == proto::request_code::protocol_3_2);
+        CHECK(co_await scalar(*c18, "SELECT 1") == "1");
+        auto c15 = co_await must_connect(options_for(env().pg15, env().scram));
+        CHECK(c15->protocol_version() == proto::request_code::protocol_3_0);
+        CHECK(co_await scalar(*c15, "SELECT 1") == "1");
+        CHECK((co_await scalar(*c15, "SHOW server_version")).rfind("15.", 0) == 0);
+    });
+}
+
+TEST_CASE("driver: a server rejecting 3.2 gets exactly one retry with 3.0") {
+    test::fake_server server([](int fd, std::int32_t version) {
+        if (version == proto::request_code::protocol_3_2) {
+            test::fake_server::send_error(fd, "FATAL", "0A000",
+                                          "unsupported frontend protocol 3.2: server supports "
+                                          "3.0 to 3.0");
+            return;
+        }
+        test::fake_server::send(fd, proto::authentication_request{proto::authentication_ok{}});
+        test::fake_server::send(fd, proto::backend_key_data{7, "abcd"});
+        test::fake_server::send(fd, proto::ready_for_query{});
+        char buf[64];
+        (void)test::recv_some(fd, buf); // Terminate
+    });
+    run_async([&]() -> asio::awaitable<void> {
+        connect_options o;
+        o.hosts = {host_spec{"127.0.0.1", server.port(), {}}};
+        o.user = "u";
+        o.sslmode = ssl_mode::disable;
+        auto c = co_await must_connect(o);
+        CHECK(c->protocol_version() == proto::request_code::protocol_3_0);
+        co_await c->close();
+    });
+    CHECK(server.versions() == std::vector<std::int32_t>{proto::request_code::protocol_3_2,
+                                                         proto::request_code::protocol_3_0});
+}
+
+TEST_CASE("driver: a second rejection is final, and 28P01 never triggers a retry") {
+    test::fake_server always_reject([](int fd, std::int32_t) {
+        test::fake_server::send_error(fd, "FATAL", "0A000", "unsupported frontend protocol");
+    });
+    test::fake_server bad_password([](int fd, std::int32_t) {
+        test::fake_server::send_error(fd, "FATAL", "28P01", "password authentication failed");
+    });
+    run_async([&]() -> asio::awaitable<void> {
+        connect_options o;
+        o.user = "u";
+        o.sslmode = ssl_mode::disable;
+        o.hosts = {host_spec{"127.0.0.1", always_reject.port(), {}}};
+        const error e1 = co_await must_fail(o);
+        CHECK(e1.sqlstate() == "0A000");
+        o.hosts = {host_spec{"127.0.0.1", bad_password.port(), {}}};
+        const error e2 = co_await must_fail(o);
+        CHECK(e2.sqlstate() == "28P01");
+    });
+    CHECK(always_reject.versions().size() == 2);
+    CHECK(bad_password.versions().size() == 1);
+}
+
+TEST_CASE("driver: each auth method succeeds with the right password, 28P01 with a wrong one") {
+    run_async([]() -> asio::awaitable<void> {
+        struct method {
+            const test::pg_credentials* who;
+            auth_method expected;
+        };
+        const method methods[] = {{&env().scram, auth_method::scram_sha_256},
+                                  {&env().md5, auth_method::md5},
+                                  {&env().password, auth_method::cleartext}};
+        for (const auto* server : env().servers()) {
+            for (const method& m : methods) {
+                CAPTURE(server->name);
+                CAPTURE(m.who->user);
+                auto c = co_await must_connect(options_for(*server, *m.who));
+                CHECK(c->authentication() == m.expected);
+                CHECK(co_await scalar(*c, "SELECT current_user") == m.who->user);
+                auto wrong = options_for(*server, *m.who);
+                wrong.password = "wrong-password";
+                const error e = co_await must_fail(wrong);
+                CHECK(e.sqlstate() == "28P01");
+            }
+        }
+    });
+}
+
+TEST_CASE("driver: a scram-only policy refuses md5 and cleartext servers") {
+    run_async([]() -> asio::awaitable<void> {
+        for (const auto* who : {&env().md5, &env().password}) {
+            auto o = options_for(env().pg18, *who);
+            o.auth.allow_md5 = false;
+            o.auth.allow_cleartext = false;
+            const error e = co_await must_fail(o);
+            CHECK(e.code == errc::auth_method_not_allowed);
+        }
+    });
+}
+
+TEST_CASE("driver: channel_binding=require fails without TLS, uses SCRAM-SHA-256-PLUS with TLS") {
+    run_async([]() -> asio::awaitable<void> {
+        for (const auto* server : env().servers()) {
+            CAPTURE(server->name);
+            auto plain = options_for(*server, env().scram, ssl_mode::disable);
+            plain.channel_binding = channel_binding_mode::require;
+            const error e = co_await must_fail(plain);
+            CHECK(e.code == errc::channel_binding_required);
+
+            auto tls = options_for(*server, env().scram, ssl_mode::verify_full);
+            tls.hosts = {host_spec{"localhost", server->port, {}}};
+            tls.channel_binding = channel_binding_mode::require;
+            auto c = co_await must_connect(tls);
+            CHECK(c->authentication() == auth_method::scram_sha_256_plus);
+            CHECK(c->tls_version().rfind("TLSv1.", 0) == 0);
+        }
+    });
+}
+
+TEST_CASE("driver: the sslmode matrix") {
+    run_async([]() -> asio::awaitable<void> {
+        for (const auto* server : env().servers()) {
+            CAPTURE(server->name);
+            auto c = co_await must_connect(options_for(*server, env().scram, ssl_mode::disable));
+            CHECK(c->tls_version() == "none");
+            CHECK(co_await scalar(*c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") ==
+                  "f");
+            for (ssl_mode mode : {ssl_mode::prefer, ssl_mode::require, ssl_mode::verify_ca,
+                                  ssl_mode::verify_full}) {
+                auto o = options_for(*server, env().scram, mode);
+                o.hosts = {host_spec{"localhost", server->port, {}}};
+                auto t = co_await must_connect(o);
+                CHECK(t->tls_version() != "none");
+                CHECK(co_await scalar(*t, "SELECT ssl FROM pg_stat_ssl WHERE pid = "
+                                          "pg_backend_pid()") == "t");
+            }
+            // verify-full accepts the IP literal in the certificate's SAN.
+            auto ip = options_for(*server, env().scram, ssl_mode::verify_full);
+            co_await must_connect(ip);
+
+            // verify-ca with a CA that did not sign the server certificate fails.
+            auto wrong_ca = options_for(*server, env().scram, ssl_mode::verify_ca);
+            wrong_ca.sslrootcert = env().wrong_ca_cert;
+            const error e1 = co_await must_fail(wrong_ca);
+            CHECK(e1.code == errc::tls_certificate_untrusted);
+
+            // verify-full with a host name the certificate does not list fails,
+            // while verify-ca (no host check) accepts the same connection.
+            auto wrong_host = options_for(*server, env().scram, ssl_mode::verify_full);
+            wrong_host.hosts = {host_spec{"db.example.invalid", server->port, "127.0.0.1"}};
+            const error e2 = co_await must_fail(wrong_host);
+            CHECK(e2.code == errc::tls_host_name_mismatch);
+            wrong_host.sslmode = ssl_mode::verify_ca;
+            co_await must_connect(wrong_host);
+        }
+    });
+}
+
+TEST_CASE("driver: client-certificate login (cert in pg_hba)") {
+    run_async([]() -> asio::awaitable<void> {
+        for (const auto* server : env().servers()) {
+            CAPTURE(server->name);
+            auto o = options_for(*server, env().cert, ssl_mode::verify_full);
+            o.hosts = {host_spec{"localhost", server->port, {}}};
+            o.sslcert = env().client_cert;
+            o.sslkey = env().client_key;
+            auto c = co_await must_connect(o);
+            CHECK(c->authentication() == auth_method::none);
+            CHECK(co_await scalar(*c, "SELECT current_user") == env().cert.user);
+            // Without the certificate the same user is refused.
+            o.sslcert.clear();
+            o.sslkey.clear();
+            const error e = co_await must_fail(o);
+            CHECK(e.code == errc::server_error);
+        }
+    });
+}
+
+TEST_CASE("driver: simple query with several result sets and an error") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        auto r = co_await c->simple_query("SELECT 1 AS a, 'x' AS b; SELECT NULL::int; ");
+        REQUIRE(r.has_value());
+        REQUIRE(r->size() == 2);
+        CHECK((*r)[0].columns().at(1).name == "b");
+        CHECK((*r)[0][0].raw(1) == std::optional<std::string_view>{"x"});
+        CHECK((*r)[1][0].is_null(0));
+        CHECK((*r)[0].command_tag() == "SELECT 1");
+        auto bad = co_await c->simple_query("SELECT 1/0");
+        REQUIRE_FALSE(bad.has_value());
+        CHECK(bad.error().sqlstate() == "22012");
+        REQUIRE(bad.error().server.has_value());
+        CHECK(bad.error().server->message == "division by zero");
+        CHECK_FALSE(c->broken());
+        CHECK(co_await scalar(*c, "SELECT 2") == "2");
+        // Every ErrorResponse field reaches the caller.
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_fields (id int PRIMARY KEY)");
+        (void)co_await c->simple_query("INSERT INTO t_fields VALUES (1)");
+        auto dup = co_await c->simple_query("INSERT INTO t_fields VALUES (1)");
+        REQUIRE_FALSE(dup.has_value());
+        const pg_error& pe = *dup.error().server;
+        CHECK(pe.sqlstate == "23505");
+        CHECK(pe.constraint_name == "t_fields_pkey");
+        CHECK(pe.table_name == "t_fields");
+        CHECK_FALSE(pe.detail.empty());
+        CHECK_FALSE(pe.routine.empty());
+    });
+}
+
+TEST_CASE("driver: extended query through the statement cache, with self-healing") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        for (int i = 0; i < 3; ++i) {
+            const param p = text_param(std::to_string(i), oid::int4);
+            auto r = co_await c->query("SELECT $1::int + 1", std::span<const param>(&p, 1));
+            REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
+            CHECK((*r)[0].raw(0) == std::optional<std::string_view>{std::to_string(i + 1)});
+        }
+        CHECK(c->cached_statements() == 1);
+        // The server forgets the statement (DEALLOCATE ALL): the cache heals once.
+        (void)co_await c->simple_query("DEALLOCATE ALL");
+        const param p = text_param("41", oid::int4);
+        auto r = co_await c->query("SELECT $1::int + 1", std::span<const param>(&p, 1));
+        REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
+        CHECK((*r)[0].raw(0) == std::optional<std::string_view>{"42"});
+        // A result type change after DDL ("cached plan must not change result type").
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_ddl (a int)");
+        (void)co_await c->simple_query("INSERT INTO t_ddl VALUES (1)");
+        auto before = co_await c->query("SELECT * FROM t_ddl");
+        REQUIRE(before.has_value());
+        (void)co_await c->simple_query("ALTER TABLE t_ddl ADD COLUMN b text DEFAULT 'x'");
+        auto after = co_await c->query("SELECT * FROM t_ddl");
+        REQUIRE_MESSAGE(after.has_value(), (after ? "" : after.error().message()));
+        CHECK(after->columns().size() == 2);
+    });
+}
+
+TEST_CASE(
+    "driver: a pipeline of 1,000 inserts is one write, and a failure is reported at its index") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_pipe (id int PRIMARY KEY)");
+        std::vector<pipeline_command> cmds;
+        for (int i = 0; i < 1000; ++i)
+            cmds.push_back({"INSERT INTO t_pipe VALUES ($1)", {text_param(std::to_string(i))}});
+        const auto writes_before = c->writes();
+        auto r = co_await c->pipeline(cmds, pipeline_mode::independent);
+        REQUIRE(r.has_value());
+        CHECK(c->writes() - writes_before == 1);
+        REQUIRE(r->size() == 1000);
+        for (const auto& one : *r)
+            CHECK(one.has_value());
+        CHECK(co_await scalar(*c, "SELECT count(*) FROM t_pipe") == "1000");
+
+        // Atomic: the 3rd of 5 fails (duplicate key); earlier ones roll back, later are skipped.
+        std::vector<pipeline_command> five;
+        for (int id : {2000, 2001, 5, 2003, 2004})
+            five.push_back({"INSERT INTO t_pipe VALUES ($1)", {text_param(std::to_string(id))}});
+        auto a = co_await c->pipeline(five, pipeline_mode::atomic);
+        REQUIRE(a.has_value());
+        REQUIRE(a->size() == 5);
+        CHECK((*a)[0].has_value());
+        CHECK((*a)[1].has_value());
+        REQUIRE_FALSE((*a)[2].has_value());
+        CHECK((*a)[2].error().sqlstate() == "23505");
+        CHECK((*a)[3].error().code == errc::pipeline_skipped);
+        CHECK((*a)[4].error().code == errc::pipeline_skipped);
+        CHECK(co_await scalar(*c, "SELECT count(*) FROM t_pipe WHERE id >= 2000") == "0");
+
+        // Independent: only the failing command is affected.
+        auto ind = co_await c->pipeline(five, pipeline_mode::independent);
+        REQUIRE(ind.has_value());
+        CHECK_FALSE((*ind)[2].has_value());
+        CHECK((*ind)[3].has_value());
+        CHECK(co_await scalar(*c, "SELECT count(*) FROM t_pipe WHERE id >= 2000") == "4");
+    });
+}
+
+TEST_CASE("driver: COPY IN 1,000,000 rows and COPY OUT returns them identically") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_copy (id int, name text, note text)");
+        constexpr int rows = 1'000'000;
+        // Values that need escaping: tab, newline, backslash, NULL.
+        auto row_text = [](int i) {
+            return std::to_string(i) + "\tname\\t" + std::to_string(i % 97) + "\t" +
+                   (i % 10 == 0 ? std::string("\\N") : std::string("a\\\\b\\nc")) + "\n";
+        };
+        int next = 0;
+        std::string chunk;
+        std::string expected;
+        auto source = [&]() -> std::optional<std::string_view> {
+            chunk.clear();
+            while (next < rows && chunk.size() < 128 * 1024)
+                chunk += row_text(next++);
+            if (chunk.empty())
+                return std::nullopt;
+            expected += chunk;
+            return std::string_view{chunk};
+        };
+        auto in = co_await c->copy_in("COPY t_copy FROM STDIN", source);
+        REQUIRE_MESSAGE(in.has_value(), (in ? "" : in.error().message()));
+        CHECK(*in == static_cast<std::uint64_t>(rows));
+        std::string got;
+        auto out = co_await c->copy_out("COPY (SELECT * FROM t_copy ORDER BY id) TO STDOUT",
+                                        [&](std::string_view d) { got.append(d); });
+        REQUIRE(out.has_value());
+        CHECK(*out == static_cast<std::uint64_t>(rows));
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+
+        // Typed rows with escaping.
+        std::vector<std::vector<std::optional<std::string>>> typed = {
+            {"1", "tab\there", std::nullopt}, {"2", "new\nline", "back\\slash"}};
+        (void)co_await c->simple_query("TRUNCATE t_copy");
+        auto tin = co_await c->copy_in_rows("COPY t_copy FROM STDIN", typed);
+        REQUIRE(tin.has_value());
+        CHECK(co_await scalar(*c, "SELECT name FROM t_copy WHERE id = 1") == "tab\there");
+        CHECK(co_await scalar(*c, "SELECT note FROM t_copy WHERE id = 2") == "back\\slash");
+        CHECK(co_await scalar(*c, "SELECT note IS NULL FROM t_copy WHERE id = 1") == "t");
+    });
+}
+
+TEST_CASE("driver: CopyFail aborts cleanly and the connection stays usable") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg15, env().scram));
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_fail (id int)");
+        int calls = 0;
+        auto source = [&]() -> std::optional<std::string_view> {
+            if (++calls == 1)
+                return std::string_view{"1\n2\n"};
+            return copy_abort;
+        };
+        auto r = co_await c->copy_in("COPY t_fail FROM STDIN", source);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == errc::aborted);
+        CHECK_FALSE(c->broken());
+        CHECK(co_await scalar(*c, "SELECT count(*) FROM t_fail") == "0");
+    });
+}
+
+TEST_CASE("driver: cancelling pg_sleep(30) gives 57014 within 2 s") {
+    run_async([]() -> asio::awaitable<void> {
+        for (const auto* server : env().servers()) {
+            CAPTURE(server->name);
+            auto c = co_await must_connect(options_for(*server, env().scram, ssl_mode::require));
+            auto ex = co_await asio::this_coro::executor;
+            connection* raw = c.get();
+            asio::co_spawn(
+                ex,
+                [raw]() -> asio::awaitable<void> {
+                    asio::steady_timer t(co_await asio::this_coro::executor);
+                    t.expires_after(std::chrono::milliseconds(300));
+                    co_await t.async_wait(asio::use_awaitable);
+                    auto r = co_await raw->cancel();
+                    CHECK(r.has_value());
+                },
+                asio::detached);
+            const auto start = std::chrono::steady_clock::now();
+            auto r = co_await c->simple_query("SELECT pg_sleep(30)");
+            const auto took = std::chrono::steady_clock::now() - start;
+            REQUIRE_FALSE(r.has_value());
+            CHECK(r.error().sqlstate() == "57014");
+            CHECK(took < std::chrono::seconds(2));
+            CHECK_FALSE(c->broken());
+            CHECK(co_await scalar(*c, "SELECT 1") == "1");
+        }
+    });
+}
+
+TEST_CASE("driver: pg_terminate_backend mid-query gives an error and a broken connection") {
+    run_async([]() -> asio::awaitable<void> {
+        auto victim = co_await must_connect(options_for(env().pg18, env().scram));
+        auto admin = co_await must_connect(options_for(env().pg18, env().admin));
+        const std::string pid = std::to_string(victim->backend_pid());
+        auto ex = co_await asio::this_coro::executor;
+        connection* killer = admin.get();
+        asio::co_spawn(
+            ex,
+            [killer, pid]() -> asio::awaitable<void> {
+                asio::steady_timer t(co_await asio::this_coro::executor);
+                t.expires_after(std::chrono::milliseconds(300));
+                co_await t.async_wait(asio::use_awaitable);
+                auto r = co_await killer->simple_query("SELECT pg_terminate_backend(" + pid + ")");
+                CHECK(r.has_value());
+            },
+            asio::detached);
+        auto r = co_await victim->simple_query("SELECT pg_sleep(30)");
+        REQUIRE_FALSE(r.has_value());
+        CHECK(victim->broken());
+        auto again = co_await victim->simple_query("SELECT 1");
+        REQUIRE_FALSE(again.has_value());
+        CHECK(again.error().code == errc::connection_broken);
+    });
+}
+
+} // namespace qail::client
