@@ -500,6 +500,7 @@ asio::awaitable<result<std::unique_ptr<connection>>>
 connection::connect(asio::any_io_executor executor, connect_options options) {
     auto p = std::make_shared<impl>(executor);
     p->options = std::move(options);
+    p->cache = statement_cache(p->options.statement_cache_capacity);
     std::optional<error> last;
     p->arm(p->options.connect_timeout);
     for (const host_spec& host : p->options.hosts) {

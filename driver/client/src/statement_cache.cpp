@@ -32,10 +32,11 @@ std::optional<std::string> statement_cache::insert(const std::string& key, std::
     map_.emplace(std::string_view{lru_.front().key}, lru_.begin());
     if (map_.size() <= capacity_)
         return std::nullopt;
-    entry victim = std::move(lru_.back());
+    // Unmap before moving: the map's key is a view of the entry's own key.
     map_.erase(std::string_view{lru_.back().key});
+    std::string victim = std::move(lru_.back().name);
     lru_.pop_back();
-    return std::move(victim.name);
+    return victim;
 }
 
 void statement_cache::erase(const std::string& key) {

@@ -461,3 +461,109 @@ TEST_CASE("driver: pg_terminate_backend mid-query gives an error and a broken co
 }
 
 } // namespace qail::client
+
+namespace qail::client {
+
+TEST_CASE("driver: several hosts are tried in order, Unix sockets and IPv6 work") {
+    run_async([]() -> asio::awaitable<void> {
+        // A closed port first, then the real server.
+        auto o = options_for(env().pg18, env().scram);
+        o.hosts = {host_spec{"127.0.0.1", 1, {}}, host_spec{env().host, env().pg18.port, {}}};
+        auto c = co_await must_connect(o);
+        CHECK(co_await scalar(*c, "SELECT 1") == "1");
+
+        auto u = options_for(env().pg15, env().scram);
+        u.hosts = {host_spec{env().pg15.socket_dir, env().pg15.port, {}}};
+        auto cu = co_await must_connect(u);
+        CHECK(co_await scalar(*cu, "SELECT inet_client_addr() IS NULL") == "t");
+
+        if (env().ipv6) {
+            auto v6 = options_for(env().pg18, env().scram);
+            v6.hosts = {host_spec{"::1", env().pg18.port, {}}};
+            auto c6 = co_await must_connect(v6);
+            CHECK(co_await scalar(*c6, "SELECT family(inet_client_addr())") == "6");
+        }
+    });
+}
+
+TEST_CASE("driver: notices and notifications reach their callbacks") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        std::vector<std::string> notices;
+        std::vector<notification> notes;
+        c->on_notice([&](const pg_error& n) { notices.push_back(n.message); });
+        c->on_notification([&](const notification& n) { notes.push_back(n); });
+        (void)co_await c->simple_query("DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$");
+        REQUIRE(notices.size() == 1);
+        CHECK(notices[0] == "hello 42");
+        (void)co_await c->simple_query("LISTEN qail_chan");
+        (void)co_await c->simple_query("NOTIFY qail_chan, 'payload-1'");
+        REQUIRE(notes.size() == 1);
+        CHECK(notes[0].channel == "qail_chan");
+        CHECK(notes[0].payload == "payload-1");
+        CHECK(notes[0].process_id == c->backend_pid());
+    });
+}
+
+TEST_CASE("driver: an operation timeout breaks the connection with operation_timeout") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg18, env().scram));
+        c->set_operation_timeout(std::chrono::milliseconds(300));
+        const auto start = std::chrono::steady_clock::now();
+        auto r = co_await c->simple_query("SELECT pg_sleep(5)");
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == errc::operation_timeout);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+        CHECK(c->broken());
+    });
+}
+
+TEST_CASE("driver: connect_timeout bounds a server that never answers") {
+    // A listener that accepts and then stays silent.
+    test::fake_server silent([](int fd, std::int32_t) {
+        char buf[16];
+        try {
+            (void)test::recv_some(fd, buf, std::chrono::milliseconds(3000));
+        } catch (const std::exception&) {
+        }
+    });
+    run_async([&]() -> asio::awaitable<void> {
+        connect_options o;
+        o.hosts = {host_spec{"127.0.0.1", silent.port(), {}}};
+        o.user = "u";
+        o.sslmode = ssl_mode::disable;
+        o.connect_timeout = std::chrono::milliseconds(400);
+        const auto start = std::chrono::steady_clock::now();
+        const error e = co_await must_fail(o);
+        CHECK(e.code == errc::connect_timeout);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    });
+}
+
+} // namespace qail::client
+
+namespace qail::client {
+
+TEST_CASE("driver: statements evicted from the cache are closed on the server") {
+    run_async([]() -> asio::awaitable<void> {
+        auto o = options_for(env().pg18, env().scram);
+        o.statement_cache_capacity = 2;
+        auto c = co_await must_connect(o);
+        for (int i = 0; i < 6; ++i) {
+            auto r = co_await c->query("SELECT " + std::to_string(i) + " AS n");
+            REQUIRE(r.has_value());
+            CHECK((*r)[0].raw(0) == std::optional<std::string_view>{std::to_string(i)});
+        }
+        CHECK(c->cached_statements() == 2);
+        // The Closes of evicted statements travel with the next command.
+        auto count = co_await c->query("SELECT count(*) FROM pg_prepared_statements");
+        REQUIRE(count.has_value());
+        CHECK((*count)[0].as<std::int64_t>(0) <= 3);
+        // Evicted statements are prepared again when needed.
+        auto again = co_await c->query("SELECT 0 AS n");
+        REQUIRE(again.has_value());
+        CHECK((*again)[0].raw(0) == std::optional<std::string_view>{"0"});
+    });
+}
+
+} // namespace qail::client

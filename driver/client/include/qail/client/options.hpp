@@ -104,6 +104,9 @@ struct connect_options {
     /// connection string, or anything (DateStyle, search_path, ...) set in code. Only
     /// "options" and "client_encoding" survive to_conninfo.
     std::vector<std::pair<std::string, std::string>> startup_parameters;
+    /// Server-side prepared statements the connection keeps (LRU); 0 disables caching.
+    /// Set in code only; not a libpq keyword.
+    std::size_t statement_cache_capacity = 100;
 
     /// dbname, or the user name when dbname is empty (libpq's default).
     [[nodiscard]] const std::string& effective_dbname() const noexcept {
