@@ -338,14 +338,14 @@ connection::~connection() {
 
 asio::awaitable<std::optional<error>> connection::impl::open_transport(const host_spec& host) {
     if (host.is_unix_socket()) {
-        unix_socket s(executor);
+        io = transport(unix_socket(executor));
+        auto& s = std::get<unix_socket>(io.raw());
         const std::string path = unix_socket_path(host);
         auto [ec] =
             co_await s.async_connect(asio::local::stream_protocol::endpoint(path), use_tuple);
         if (ec)
             co_return make_error(ec);
         peer = peer_address{std::nullopt, path, {}};
-        io = transport(std::move(s));
         co_return std::nullopt;
     }
     tcp::resolver resolver(executor);
@@ -353,14 +353,15 @@ asio::awaitable<std::optional<error>> connection::impl::open_transport(const hos
         host.hostaddr.empty() ? host.host : host.hostaddr, std::to_string(host.port), use_tuple);
     if (rec)
         co_return make_error(rec);
-    tcp::socket s(executor);
+    // The socket lives in `io` while connecting, so the connect deadline can close it.
+    io = transport(tcp::socket(executor));
+    tcp::socket& s = *io.tcp_socket();
     auto [cec, ep] = co_await asio::async_connect(s, endpoints, use_tuple);
     if (cec)
         co_return make_error(cec);
     boost::system::error_code ignored;
     s.set_option(tcp::no_delay(true), ignored);
     peer = peer_address{ep, {}, host.host};
-    io = transport(std::move(s));
     co_return std::nullopt;
 }
 
@@ -413,7 +414,9 @@ asio::awaitable<std::optional<error>> connection::impl::start_tls(const std::str
     if (!ctx)
         co_return make_error(ctx.error().code);
     tls_context = *ctx;
-    tls_stream stream(std::move(*sock), *tls_context);
+    // Like the TCP socket, the TLS stream lives in `io` during the handshake.
+    io = transport(tls_stream(std::move(*sock), *tls_context));
+    tls_stream& stream = *io.tls();
     if (auto ec = prepare_client_stream(stream.native_handle(), tls_config))
         co_return make_error(ec);
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -421,7 +424,6 @@ asio::awaitable<std::optional<error>> connection::impl::start_tls(const std::str
         broken = true;
         co_return make_error(classify_handshake_error(stream.native_handle(), hec));
     }
-    io = transport(std::move(stream));
     co_return std::nullopt;
 }
 

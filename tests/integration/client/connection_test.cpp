@@ -567,3 +567,31 @@ TEST_CASE("driver: statements evicted from the cache are closed on the server") 
 }
 
 } // namespace qail::client
+
+namespace qail::client {
+
+TEST_CASE("driver: connect_timeout also bounds a TLS handshake that never completes") {
+    // Answers SSLRequest with 'S', then reads the ClientHello and never answers it.
+    test::fake_server mute_tls([](int fd, std::int32_t) {
+        char buf[4096];
+        try {
+            while (test::recv_some(fd, buf, std::chrono::milliseconds(3000)) > 0) {
+            }
+        } catch (const std::exception&) {
+        }
+    });
+    mute_tls.set_ssl_answer('S');
+    run_async([&]() -> asio::awaitable<void> {
+        connect_options o;
+        o.hosts = {host_spec{"127.0.0.1", mute_tls.port(), {}}};
+        o.user = "u";
+        o.sslmode = ssl_mode::require;
+        o.connect_timeout = std::chrono::milliseconds(400);
+        const auto start = std::chrono::steady_clock::now();
+        const error e = co_await must_fail(o);
+        CHECK(e.code == errc::connect_timeout);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    });
+}
+
+} // namespace qail::client

@@ -70,6 +70,12 @@ void fake_server::serve() {
                     pending += recv_exact(conn.get(), d.need);
                     continue;
                 }
+                if (std::holds_alternative<protocol::ssl_request>(d.message) &&
+                    ssl_answer_ == 'S') {
+                    send_all(conn.get(), "S");
+                    script_(conn.get(), 0);
+                    break;
+                }
                 if (std::holds_alternative<protocol::ssl_request>(d.message) ||
                     std::holds_alternative<protocol::gssenc_request>(d.message)) {
                     send_all(conn.get(), "N");

@@ -42,6 +42,10 @@ public:
     static void send_error(int fd, std::string_view severity, std::string_view sqlstate,
                            std::string_view message);
 
+    /// How to answer SSLRequest: 'N' (default) continues in plaintext; 'S' hands the
+    /// connection to the script at once (version 0), which then sees the TLS bytes.
+    void set_ssl_answer(char answer) noexcept { ssl_answer_ = answer; }
+
 private:
     void serve();
 
@@ -49,6 +53,7 @@ private:
     unique_fd listener_;
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
+    std::atomic<char> ssl_answer_{'N'};
     mutable std::mutex mutex_;
     std::vector<std::int32_t> versions_;
     std::thread thread_;
