@@ -1040,6 +1040,71 @@ connection::copy_out(std::string_view copy_sql, const std::function<void(std::st
     co_return rows;
 }
 
+namespace {
+
+// Splits COPY text-format lines into unescaped fields (the inverse of escape_copy_text).
+class copy_text_parser {
+public:
+    explicit copy_text_parser(std::vector<std::vector<std::optional<std::string>>>& rows)
+        : rows_(rows) {}
+
+    void feed(std::string_view chunk) {
+        for (const char c : chunk) {
+            if (escape_) {
+                escape_ = false;
+                switch (c) {
+                case 'N': null_ = true; break;
+                case 't': field_.push_back('\t'); break;
+                case 'n': field_.push_back('\n'); break;
+                case 'r': field_.push_back('\r'); break;
+                case 'b': field_.push_back('\b'); break;
+                case 'f': field_.push_back('\f'); break;
+                case 'v': field_.push_back('\v'); break;
+                default: field_.push_back(c); break;
+                }
+            } else if (c == '\\') {
+                escape_ = true;
+            } else if (c == '\t') {
+                end_field();
+            } else if (c == '\n') {
+                end_field();
+                rows_.push_back(std::move(row_));
+                row_.clear();
+            } else {
+                field_.push_back(c);
+            }
+        }
+    }
+
+private:
+    void end_field() {
+        if (null_)
+            row_.emplace_back(std::nullopt);
+        else
+            row_.emplace_back(std::move(field_));
+        field_.clear();
+        null_ = false;
+    }
+
+    std::vector<std::vector<std::optional<std::string>>>& rows_;
+    std::vector<std::optional<std::string>> row_;
+    std::string field_;
+    bool escape_ = false;
+    bool null_ = false;
+};
+
+} // namespace
+
+asio::awaitable<result<std::vector<std::vector<std::optional<std::string>>>>>
+connection::copy_out_rows(std::string_view copy_sql) {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    copy_text_parser parser(rows);
+    auto r = co_await copy_out(copy_sql, [&parser](std::string_view d) { parser.feed(d); });
+    if (!r)
+        co_return r.error();
+    co_return rows;
+}
+
 // --- cancel, close, accessors -----------------------------------------------------------------
 
 asio::awaitable<result<void>> connection::cancel() {

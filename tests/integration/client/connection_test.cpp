@@ -595,3 +595,49 @@ TEST_CASE("driver: connect_timeout also bounds a TLS handshake that never comple
 }
 
 } // namespace qail::client
+
+namespace qail::client {
+
+TEST_CASE("driver: COPY raw bytes in csv and binary, and COPY OUT as rows") {
+    run_async([]() -> asio::awaitable<void> {
+        auto c = co_await must_connect(options_for(env().pg15, env().scram));
+        (void)co_await c->simple_query("CREATE TEMP TABLE t_fmt (id int, name text)");
+        const std::string csv = "1,\"comma, inside\"\n2,\n";
+        bool sent = false;
+        auto csv_source = [&]() -> std::optional<std::string_view> {
+            if (sent)
+                return std::nullopt;
+            sent = true;
+            return std::string_view{csv};
+        };
+        auto in = co_await c->copy_in("COPY t_fmt FROM STDIN (FORMAT csv)", csv_source);
+        REQUIRE(in.has_value());
+        CHECK(*in == 2);
+        // Round-trip the table through the binary format.
+        std::string binary;
+        auto out = co_await c->copy_out("COPY t_fmt TO STDOUT (FORMAT binary)",
+                                        [&](std::string_view d) { binary.append(d); });
+        REQUIRE(out.has_value());
+        CHECK(binary.rfind("PGCOPY\n\xff\r\n", 0) == 0);
+        (void)co_await c->simple_query("TRUNCATE t_fmt");
+        bool sent_bin = false;
+        auto bin_source = [&]() -> std::optional<std::string_view> {
+            if (sent_bin)
+                return std::nullopt;
+            sent_bin = true;
+            return std::string_view{binary};
+        };
+        auto back = co_await c->copy_in("COPY t_fmt FROM STDIN (FORMAT binary)", bin_source);
+        REQUIRE(back.has_value());
+        CHECK(*back == 2);
+        (void)co_await c->simple_query("INSERT INTO t_fmt VALUES (3, E'tab\\there\\\\ and \\nnewline')");
+        auto rows = co_await c->copy_out_rows("COPY (SELECT * FROM t_fmt ORDER BY id) TO STDOUT");
+        REQUIRE(rows.has_value());
+        REQUIRE(rows->size() == 3);
+        CHECK((*rows)[0][1] == std::optional<std::string>{"comma, inside"});
+        CHECK_FALSE((*rows)[1][1].has_value()); // csv empty unquoted = NULL
+        CHECK((*rows)[2][1] == std::optional<std::string>{"tab\there\\ and \nnewline"});
+    });
+}
+
+} // namespace qail::client

@@ -127,6 +127,11 @@ public:
     [[nodiscard]] boost::asio::awaitable<result<std::uint64_t>>
     copy_out(std::string_view copy_sql, const std::function<void(std::string_view)>& sink);
 
+    /// COPY ... TO STDOUT in text format, delivered as rows: each line is split on
+    /// tabs and unescaped; \N becomes nullopt. Returns the rows.
+    [[nodiscard]] boost::asio::awaitable<result<std::vector<std::vector<std::optional<std::string>>>>>
+    copy_out_rows(std::string_view copy_sql);
+
     /// Sends a CancelRequest for whatever this connection is running, on a new
     /// connection to the same server with the same TLS rules.
     [[nodiscard]] boost::asio::awaitable<result<void>> cancel();
