@@ -1053,14 +1053,30 @@ public:
             if (escape_) {
                 escape_ = false;
                 switch (c) {
-                case 'N': null_ = true; break;
-                case 't': field_.push_back('\t'); break;
-                case 'n': field_.push_back('\n'); break;
-                case 'r': field_.push_back('\r'); break;
-                case 'b': field_.push_back('\b'); break;
-                case 'f': field_.push_back('\f'); break;
-                case 'v': field_.push_back('\v'); break;
-                default: field_.push_back(c); break;
+                case 'N':
+                    null_ = true;
+                    break;
+                case 't':
+                    field_.push_back('\t');
+                    break;
+                case 'n':
+                    field_.push_back('\n');
+                    break;
+                case 'r':
+                    field_.push_back('\r');
+                    break;
+                case 'b':
+                    field_.push_back('\b');
+                    break;
+                case 'f':
+                    field_.push_back('\f');
+                    break;
+                case 'v':
+                    field_.push_back('\v');
+                    break;
+                default:
+                    field_.push_back(c);
+                    break;
                 }
             } else if (c == '\\') {
                 escape_ = true;

@@ -630,7 +630,8 @@ TEST_CASE("driver: COPY raw bytes in csv and binary, and COPY OUT as rows") {
         auto back = co_await c->copy_in("COPY t_fmt FROM STDIN (FORMAT binary)", bin_source);
         REQUIRE(back.has_value());
         CHECK(*back == 2);
-        (void)co_await c->simple_query("INSERT INTO t_fmt VALUES (3, E'tab\\there\\\\ and \\nnewline')");
+        (void)co_await c->simple_query(
+            "INSERT INTO t_fmt VALUES (3, E'tab\\there\\\\ and \\nnewline')");
         auto rows = co_await c->copy_out_rows("COPY (SELECT * FROM t_fmt ORDER BY id) TO STDOUT");
         REQUIRE(rows.has_value());
         REQUIRE(rows->size() == 3);

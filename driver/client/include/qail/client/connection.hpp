@@ -129,7 +129,8 @@ public:
 
     /// COPY ... TO STDOUT in text format, delivered as rows: each line is split on
     /// tabs and unescaped; \N becomes nullopt. Returns the rows.
-    [[nodiscard]] boost::asio::awaitable<result<std::vector<std::vector<std::optional<std::string>>>>>
+    [[nodiscard]] boost::asio::awaitable<
+        result<std::vector<std::vector<std::optional<std::string>>>>>
     copy_out_rows(std::string_view copy_sql);
 
     /// Sends a CancelRequest for whatever this connection is running, on a new

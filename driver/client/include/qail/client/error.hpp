@@ -1,10 +1,9 @@
 // Error codes of the client layer and the owned copy of a server ErrorResponse.
 #pragma once
 
-#include <boost/system/error_code.hpp>
-
 #include <qail/protocol/error_response.hpp>
 
+#include <boost/system/error_code.hpp>
 #include <string>
 #include <string_view>
 
