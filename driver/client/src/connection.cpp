@@ -15,8 +15,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
+#include <cstring>
 #include <map>
 #include <openssl/rand.h>
+#include <utility>
 #include <variant>
 
 namespace qail::client {
@@ -147,6 +149,32 @@ bool is_stale_statement_error(const pg_error& e) {
            (e.sqlstate == "0A000" && e.message.find("cached plan") != std::string::npos);
 }
 
+// Encodes Bind with the params' own formats and values.
+void encode_bind_params(proto::writer& w, std::string_view statement, std::span<const param> params,
+                        proto::format_code result_format) {
+    std::vector<std::int16_t> formats;
+    std::vector<std::optional<proto::byte_view>> values;
+    formats.reserve(params.size());
+    values.reserve(params.size());
+    for (const param& p : params) {
+        formats.push_back(static_cast<std::int16_t>(p.format));
+        if (p.bytes)
+            values.emplace_back(*p.bytes);
+        else
+            values.emplace_back(std::nullopt);
+    }
+    const std::int16_t rf[1] = {static_cast<std::int16_t>(result_format)};
+    proto::encode_bind(w, "", statement, formats, values, std::span<const std::int16_t>(rf, 1));
+}
+
+std::vector<std::int32_t> param_oids(std::span<const param> params) {
+    std::vector<std::int32_t> oids;
+    oids.reserve(params.size());
+    for (const param& p : params)
+        oids.push_back(p.type_oid);
+    return oids;
+}
+
 } // namespace
 
 struct connection::impl : std::enable_shared_from_this<connection::impl> {
@@ -164,6 +192,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     std::size_t rx_end = 0;
     std::string tx;                          // encode buffer, sent by flush()
     std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
+    std::vector<preamble_step> preamble;     // sent ahead of the next operation
 
     bool broken = false;
     bool closed = false;
@@ -314,6 +343,48 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
             proto::encode(w, proto::close{proto::target_kind::statement, name});
         pending_closes.clear();
         return n;
+    }
+
+    // Encodes the pending preamble ahead of everything else in this write. Returns how
+    // many ReadyForQuery its answers end with; the caller then awaits finish_preamble().
+    std::size_t write_preamble(proto::writer& w) {
+        const std::size_t n = preamble.size();
+        for (const preamble_step& step : preamble) {
+            if (step.params.empty()) {
+                proto::encode(w, proto::query{step.sql});
+                continue;
+            }
+            proto::encode_parse(w, "", step.sql, param_oids(step.params));
+            encode_bind_params(w, "", step.params, proto::format_code::text);
+            proto::encode(w, proto::execute{"", 0});
+            proto::encode(w, proto::sync{});
+        }
+        preamble.clear();
+        return n;
+    }
+
+    // Reads the preamble's results through its ReadyForQuery. A failure breaks the
+    // connection: the session state it was meant to establish is unknown.
+    asio::awaitable<std::optional<error>> finish_preamble(std::size_t ready_expected) {
+        std::optional<error> failure;
+        while (ready_expected > 0) {
+            auto m = co_await read_message();
+            if (!m)
+                co_return failure ? *failure : m.error();
+            if (handle_async(*m))
+                continue;
+            if (const auto* er = std::get_if<proto::error_response>(&*m)) {
+                if (!failure)
+                    failure = server_error(pg_error::from(er->fields));
+            } else if (const auto* rq = std::get_if<proto::ready_for_query>(&*m)) {
+                set_txn(*rq);
+                --ready_expected;
+            }
+            // Row descriptions, rows and command tags of the preamble are dropped.
+        }
+        if (failure)
+            broken = true;
+        co_return failure;
     }
 
     asio::awaitable<std::optional<error>> establish(const host_spec& host,
@@ -542,6 +613,7 @@ asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::s
         co_return *e;
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
+    const std::size_t preamble = s.write_preamble(w);
     const std::size_t closes = s.write_pending_closes(w);
     if (closes > 0)
         proto::encode(w, proto::sync{});
@@ -554,6 +626,12 @@ asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::s
     if (auto e = co_await s.flush()) {
         s.disarm();
         co_return *e;
+    }
+    if (preamble > 0) {
+        if (auto e = co_await s.finish_preamble(preamble)) {
+            s.disarm();
+            co_return *e;
+        }
     }
     std::vector<result_set> results;
     result_set current;
@@ -620,36 +698,6 @@ asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::s
 
 // --- extended query ------------------------------------------------------------------------
 
-namespace {
-
-// Encodes Bind with the params' own formats and values.
-void encode_bind_params(proto::writer& w, std::string_view statement, std::span<const param> params,
-                        proto::format_code result_format) {
-    std::vector<std::int16_t> formats;
-    std::vector<std::optional<proto::byte_view>> values;
-    formats.reserve(params.size());
-    values.reserve(params.size());
-    for (const param& p : params) {
-        formats.push_back(static_cast<std::int16_t>(p.format));
-        if (p.bytes)
-            values.emplace_back(*p.bytes);
-        else
-            values.emplace_back(std::nullopt);
-    }
-    const std::int16_t rf[1] = {static_cast<std::int16_t>(result_format)};
-    proto::encode_bind(w, "", statement, formats, values, std::span<const std::int16_t>(rf, 1));
-}
-
-std::vector<std::int32_t> param_oids(std::span<const param> params) {
-    std::vector<std::int32_t> oids;
-    oids.reserve(params.size());
-    for (const param& p : params)
-        oids.push_back(p.type_oid);
-    return oids;
-}
-
-} // namespace
-
 asio::awaitable<result<result_set>> connection::query(std::string_view sql,
                                                       std::span<const param> params,
                                                       proto::format_code result_format) {
@@ -671,6 +719,7 @@ asio::awaitable<result<result_set>> connection::impl::run_extended(std::string_v
     std::string name;
     bool parse_sent = false;
     proto::writer w(tx);
+    const std::size_t with_preamble = write_preamble(w);
     write_pending_closes(w);
     if (const auto cached = cache.find(key)) {
         name.assign(*cached);
@@ -689,6 +738,10 @@ asio::awaitable<result<result_set>> connection::impl::run_extended(std::string_v
     }
     if (auto e = co_await flush())
         co_return *e;
+    if (with_preamble > 0) {
+        if (auto e = co_await finish_preamble(with_preamble))
+            co_return *e;
+    }
 
     result_set rs;
     std::optional<pg_error> failure;
@@ -759,6 +812,7 @@ connection::pipeline(std::span<const pipeline_command> commands, pipeline_mode m
         co_return *e;
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
+    const std::size_t preamble = s.write_preamble(w);
     s.write_pending_closes(w);
     // Statements this pipeline prepares: added to the cache once ParseComplete arrives.
     struct new_statement {
@@ -799,6 +853,12 @@ connection::pipeline(std::span<const pipeline_command> commands, pipeline_mode m
     if (auto e = co_await s.flush()) {
         s.disarm();
         co_return *e;
+    }
+    if (preamble > 0) {
+        if (auto e = co_await s.finish_preamble(preamble)) {
+            s.disarm();
+            co_return *e;
+        }
     }
 
     std::vector<result<result_set>> out;
@@ -906,10 +966,17 @@ connection::copy_in(std::string_view copy_sql,
         co_return *e;
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
+    const std::size_t preamble = s.write_preamble(w);
     proto::encode(w, proto::query{copy_sql});
     if (auto e = co_await s.flush()) {
         s.disarm();
         co_return *e;
+    }
+    if (preamble > 0) {
+        if (auto e = co_await s.finish_preamble(preamble)) {
+            s.disarm();
+            co_return *e;
+        }
     }
     // Wait for CopyInResponse (or an error ending the statement).
     for (;;) {
@@ -1005,10 +1072,17 @@ connection::copy_out(std::string_view copy_sql, const std::function<void(std::st
         co_return *e;
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
+    const std::size_t preamble = s.write_preamble(w);
     proto::encode(w, proto::query{copy_sql});
     if (auto e = co_await s.flush()) {
         s.disarm();
         co_return *e;
+    }
+    if (preamble > 0) {
+        if (auto e = co_await s.finish_preamble(preamble)) {
+            s.disarm();
+            co_return *e;
+        }
     }
     std::uint64_t rows = 0;
     std::optional<error> failure;
@@ -1233,6 +1307,66 @@ std::size_t connection::cached_statements() const noexcept {
 }
 std::uint64_t connection::writes() const noexcept {
     return impl_->write_count;
+}
+
+void connection::set_preamble(std::vector<preamble_step> steps) {
+    impl_->preamble = std::move(steps);
+}
+std::size_t connection::take_preamble(std::string& out) {
+    proto::writer w(out);
+    const std::size_t n = impl_->write_preamble(w);
+    if (w.error()) {
+        impl_->broken = true; // a NUL in a step: nothing sane can be sent
+        return 0;
+    }
+    return n;
+}
+bool connection::has_preamble() const noexcept {
+    return !impl_->preamble.empty();
+}
+
+// --- raw access ---------------------------------------------------------------------------
+
+asio::awaitable<result<std::size_t>> connection::raw_read_some(std::span<char> out) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    if (s.rx_end > s.rx_begin) {
+        const std::size_t n = std::min(out.size(), s.rx_end - s.rx_begin);
+        std::memcpy(out.data(), s.rx.data() + s.rx_begin, n);
+        s.rx_begin += n;
+        if (s.rx_begin == s.rx_end)
+            s.rx_begin = s.rx_end = 0;
+        co_return n;
+    }
+    auto [ec, n] = co_await s.io.read_some(asio::buffer(out.data(), out.size()));
+    if (ec)
+        co_return s.io_error(ec);
+    co_return n;
+}
+
+asio::awaitable<result<void>> connection::raw_write(std::string_view bytes) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        co_return *e;
+    const auto ec = co_await s.io.write(asio::buffer(bytes.data(), bytes.size()));
+    ++s.write_count;
+    if (ec)
+        co_return s.io_error(ec);
+    co_return boost::system::result<void, error>{};
+}
+
+void connection::raw_finished(transaction_state state) noexcept {
+    impl_->txn = state;
+}
+void connection::mark_broken() noexcept {
+    impl_->broken = true;
+}
+std::string_view connection::backend_key() const noexcept {
+    return impl_->backend_key;
+}
+std::vector<std::pair<std::string, std::string>> connection::parameters() const {
+    return {impl_->parameters.begin(), impl_->parameters.end()};
 }
 
 } // namespace qail::client

@@ -74,6 +74,12 @@ extern const char copy_abort_marker[1];
 /// the address of its (empty) data, which no real chunk can share.
 inline const std::string_view copy_abort{detail::copy_abort_marker, 0};
 
+/// One statement of a connection preamble (see connection::set_preamble).
+struct preamble_step {
+    std::string sql;
+    std::vector<param> params;
+};
+
 /// The server's transaction status after the last completed exchange.
 enum class transaction_state { idle, in_transaction, failed };
 
@@ -136,6 +142,38 @@ public:
     /// Sends a CancelRequest for whatever this connection is running, on a new
     /// connection to the same server with the same TLS rules.
     [[nodiscard]] boost::asio::awaitable<result<void>> cancel();
+
+    /// Statements sent in the same write as, and ahead of, the next operation: the
+    /// pool's reset and tenant binding ride along with the borrower's first command
+    /// instead of costing a round trip. A step without parameters goes as a simple
+    /// Query (it may hold several statements); a step with parameters as
+    /// Parse/Bind/Execute/Sync on the unnamed statement, values bound. If any step
+    /// fails, that operation fails with its error and the connection is broken (its
+    /// state is unknown). Replaces any preamble not yet sent.
+    void set_preamble(std::vector<preamble_step> steps);
+    /// Encodes the preamble not yet sent onto `out` and clears it, for a caller that
+    /// forwards raw protocol itself. Returns how many ReadyForQuery messages its
+    /// answers end with (one per step); 0 when there was none.
+    [[nodiscard]] std::size_t take_preamble(std::string& out);
+    [[nodiscard]] bool has_preamble() const noexcept;
+
+    // --- raw access, for a proxy that forwards protocol bytes it does not decode ---
+    // Valid only between operations (nothing of an operation is left unread). The
+    // caller owns message framing; the connection keeps its socket, TLS and state.
+
+    /// Reads bytes from the server into `out`: first whatever the connection had
+    /// already buffered, then from the socket. An error marks the connection broken.
+    [[nodiscard]] boost::asio::awaitable<result<std::size_t>> raw_read_some(std::span<char> out);
+    /// Writes all of `bytes` to the server. An error marks the connection broken.
+    [[nodiscard]] boost::asio::awaitable<result<void>> raw_write(std::string_view bytes);
+    /// Records the transaction state of the last ReadyForQuery the raw caller saw.
+    void raw_finished(transaction_state state) noexcept;
+    /// Marks the connection unusable (the raw caller saw something it cannot recover).
+    void mark_broken() noexcept;
+    /// The cancel key from BackendKeyData (4 bytes under 3.0, up to 256 under 3.2).
+    [[nodiscard]] std::string_view backend_key() const noexcept;
+    /// Every run-time parameter the server has reported (ParameterStatus).
+    [[nodiscard]] std::vector<std::pair<std::string, std::string>> parameters() const;
 
     /// Sends Terminate and closes the socket.
     [[nodiscard]] boost::asio::awaitable<void> close();
