@@ -1,0 +1,161 @@
+// PgPool: pooled qail_driver connections shared by coroutines on any executor, with
+// deterministic release (reset + tenant binding pipelined ahead of the next borrower's
+// first command), background refill, expiry and health checks.
+#pragma once
+
+#include <qail/client/connection.hpp>
+#include <qail/pool/config.hpp>
+#include <qail/pool/error.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qail::pool {
+
+class pg_pool;
+
+namespace detail {
+struct pool_entry;  // one pooled connection and its bookkeeping
+struct pool_waiter; // one acquire() queued for a connection
+struct maintenance_loop;
+} // namespace detail
+
+/// A borrowed connection. Move-only; the destructor returns it (release()).
+/// Use it from one coroutine at a time. Do not close() it: discard() instead.
+class pooled_connection {
+public:
+    pooled_connection() noexcept;
+    pooled_connection(pooled_connection&& other) noexcept;
+    pooled_connection& operator=(pooled_connection&& other) noexcept;
+    pooled_connection(const pooled_connection&) = delete;
+    pooled_connection& operator=(const pooled_connection&) = delete;
+    ~pooled_connection();
+
+    [[nodiscard]] client::connection& operator*() const noexcept { return get(); }
+    [[nodiscard]] client::connection* operator->() const noexcept { return &get(); }
+    /// The connection; only while *this holds one.
+    [[nodiscard]] client::connection& get() const noexcept;
+    explicit operator bool() const noexcept;
+
+    /// Returns the connection now (also done by the destructor). A broken connection is
+    /// destroyed and replaced; one left inside a transaction is committed (binding with
+    /// transaction_local) or rolled back, and reset, in the background before reuse; any
+    /// other is reset ahead of its next borrower's first command.
+    void release() noexcept;
+    /// Destroys the connection instead of returning it.
+    void discard() noexcept;
+
+private:
+    friend class pg_pool;
+    pooled_connection(std::shared_ptr<pg_pool> pool,
+                      std::unique_ptr<detail::pool_entry> entry) noexcept;
+    void give_back(bool destroy) noexcept;
+
+    std::shared_ptr<pg_pool> pool_;
+    std::unique_ptr<detail::pool_entry> entry_;
+};
+
+/// A pool of connections to one database. Thread-safe: acquire() may be awaited from
+/// coroutines on any executor and thread at once. A connection is created on the
+/// executor of the acquire() that needed it (refills: on the maintenance executor) and
+/// its I/O object stays bound to that executor's execution context, which must keep
+/// running for as long as the pool lives; close() the pool before stopping them.
+class pg_pool : public std::enable_shared_from_this<pg_pool> {
+    struct private_tag {};
+
+public:
+    /// `maintenance` runs background refill/expiry/health checks.
+    [[nodiscard]] static std::shared_ptr<pg_pool> create(boost::asio::any_io_executor maintenance,
+                                                         client::connect_options options,
+                                                         pool_config config, std::string name = {});
+
+    pg_pool(private_tag, boost::asio::any_io_executor maintenance, client::connect_options options,
+            pool_config config, std::string name);
+    ~pg_pool();
+    pg_pool(const pg_pool&) = delete;
+    pg_pool& operator=(const pg_pool&) = delete;
+
+    /// A connection with `b` bound, reset if an earlier borrower used it: idle ones LIFO
+    /// (preferring one created on the caller's executor), else a new one if below
+    /// max_size, else waits (FIFO) up to acquire_timeout. Errors carry a pool_errc code
+    /// and a pg_error with a message naming the pool.
+    [[nodiscard]] boost::asio::awaitable<client::result<pooled_connection>> acquire(binding b = {});
+
+    [[nodiscard]] pool_stats stats() const;
+    /// The configuration; max_size/min_size change under resize().
+    [[nodiscard]] const pool_config& config() const noexcept { return config_; }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    /// New limits (config reload). Waiters are served at once if max_size grew; surplus
+    /// connections are closed as they become idle.
+    void resize(std::size_t max_size, std::size_t min_size);
+    /// Stops handing out (waiters get pool_closed), closes idle connections, and waits up
+    /// to `timeout` for borrowed ones to come back (they are closed as they do).
+    boost::asio::awaitable<void>
+    close(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+    /// Where background failures are reported (default: a line on stderr).
+    void set_logger(std::function<void(std::string_view)> log);
+
+private:
+    friend class pooled_connection;
+    friend struct detail::maintenance_loop;
+    using entry_ptr = std::unique_ptr<detail::pool_entry>;
+    using waiter_ptr = std::shared_ptr<detail::pool_waiter>;
+
+    // --- state changes (each takes the mutex itself) ---
+    void give_back(entry_ptr e, bool destroy) noexcept;
+    /// A borrowed entry that is usable and clean of transactions goes to a waiter or idle.
+    void shelve(entry_ptr e);
+    /// A borrowed entry leaves the pool: counts it, frees its slot, closes it.
+    void retire(entry_ptr e, std::uint64_t pool_stats::*counter);
+    /// An idle entry for a caller on `ex` (mutex held); expired ones go to `drop`.
+    [[nodiscard]] entry_ptr pick_idle_locked(const boost::asio::any_io_executor& ex,
+                                             std::vector<entry_ptr>& drop);
+    /// A queued acquire() went away before finishing: undo what it was given.
+    void abandon(const waiter_ptr& w) noexcept;
+    /// Gives free slots to waiters as permits to connect (mutex held).
+    void hand_capacity_locked(std::vector<waiter_ptr>& wake);
+    void notify_close_locked(std::vector<waiter_ptr>& wake);
+    [[nodiscard]] std::size_t total_locked() const noexcept;
+
+    [[nodiscard]] boost::asio::awaitable<client::result<entry_ptr>>
+    open_connection(boost::asio::any_io_executor ex);
+    /// Runs on the entry's executor: ends a left-open transaction and resets, in one
+    /// round trip; then shelves or retires it.
+    boost::asio::awaitable<void> clean(entry_ptr e);
+    /// Runs on the entry's executor: ends a left-open transaction, resets a dirty
+    /// session and pings, in one round trip. Afterwards the entry is clean.
+    [[nodiscard]] boost::asio::awaitable<client::result<void>> refresh(detail::pool_entry& e);
+    boost::asio::awaitable<void> maintain();
+    void destroy(entry_ptr e) noexcept;
+    void log(std::string_view message) const noexcept;
+    [[nodiscard]] client::error make_pool_error(pool_errc code, std::string_view sqlstate,
+                                                std::string message) const;
+
+    boost::asio::any_io_executor maintenance_;
+    client::connect_options options_;
+    std::string name_;
+
+    mutable std::mutex mutex_;
+    pool_config config_;
+    bool closed_ = false;
+    std::vector<entry_ptr> idle_; // LIFO: back is the most recently returned
+    std::deque<waiter_ptr> waiters_;
+    std::size_t in_use_ = 0;
+    std::size_t connecting_ = 0;
+    pool_stats counters_;
+    waiter_ptr close_waiter_;
+    std::shared_ptr<detail::maintenance_loop> maintenance_loop_;
+    std::function<void(std::string_view)> logger_;
+};
+
+} // namespace qail::pool

@@ -1,0 +1,64 @@
+// Private pool types: one pooled connection's bookkeeping, a queued acquire(), and the
+// maintenance loop's handle.
+#pragma once
+
+#include <qail/client/connection.hpp>
+#include <qail/pool/pg_pool.hpp>
+#include <qail/pool/reset.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+
+namespace qail::pool::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// One pooled connection. Owned by exactly one of: the idle list, a waiter it was
+/// handed to, a pooled_connection, or a background clean/ping.
+struct pool_entry {
+    std::unique_ptr<client::connection> conn;
+    /// Where the connection was created: its socket's execution context.
+    boost::asio::any_io_executor executor;
+    clock::time_point created;
+    clock::time_point returned; // last time it became idle
+    clock::time_point checked;  // last time it was known alive
+    /// What the previous borrower left (dirty: needs a reset before reuse).
+    leftover left;
+    /// The current borrow's binding is transaction-local.
+    bool borrowed_transaction_local = false;
+};
+
+/// One acquire() waiting for a connection. Woken by cancelling its timer, always from
+/// its own executor (the timer is not thread-safe); what it got is read under the mutex.
+struct pool_waiter {
+    enum class outcome { pending, entry, permit, closed };
+
+    explicit pool_waiter(const boost::asio::any_io_executor& ex) : executor(ex), timer(ex) {}
+
+    boost::asio::any_io_executor executor;
+    boost::asio::steady_timer timer;
+    outcome got = outcome::pending;
+    std::unique_ptr<pool_entry> entry; // when got == entry
+};
+
+/// Wakes `w` on its own executor.
+void wake(const std::shared_ptr<pool_waiter>& w);
+
+/// The maintenance coroutine's timer, cancelled by close() (on the maintenance executor).
+struct maintenance_loop {
+    explicit maintenance_loop(const boost::asio::any_io_executor& ex) : timer(ex) {}
+    boost::asio::steady_timer timer;
+
+    /// The loop: holds only a weak reference, so an unused pool can be destroyed.
+    static boost::asio::awaitable<void> run(std::weak_ptr<pg_pool> pool,
+                                            std::shared_ptr<maintenance_loop> self,
+                                            std::chrono::milliseconds tick);
+};
+
+/// How often maintenance wakes for `config`: half the shortest enabled interval,
+/// within [50 ms, 1 s].
+[[nodiscard]] std::chrono::milliseconds maintenance_tick(const pool_config& config) noexcept;
+
+} // namespace qail::pool::detail

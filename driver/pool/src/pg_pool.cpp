@@ -1,0 +1,643 @@
+// PgPool core: acquire (idle LIFO, connect, FIFO wait with a timeout), and the one place
+// that decides what happens to a connection coming back (shelve, clean, or retire).
+#include "detail/pool_internal.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <utility>
+
+namespace qail::pool {
+
+namespace asio = boost::asio;
+using detail::clock;
+using detail::pool_entry;
+using detail::pool_waiter;
+
+namespace detail {
+
+void wake(const std::shared_ptr<pool_waiter>& w) {
+    asio::post(w->executor, [w] { w->timer.cancel(); });
+}
+
+} // namespace detail
+
+namespace {
+
+bool past_lifetime(const pool_entry& e, const pool_config& c, clock::time_point now) {
+    return c.max_lifetime.count() > 0 && now - e.created >= c.max_lifetime;
+}
+
+asio::awaitable<void> close_connection(std::unique_ptr<pool_entry> e) {
+    if (e && e->conn)
+        co_await e->conn->close();
+}
+
+} // namespace
+
+// --- creation ---------------------------------------------------------------------------
+
+pg_pool::pg_pool(private_tag, asio::any_io_executor maintenance, client::connect_options options,
+                 pool_config config, std::string name)
+    : maintenance_(std::move(maintenance)), options_(std::move(options)), name_(std::move(name)),
+      config_(std::move(config)) {
+    if (name_.empty())
+        name_ = options_.effective_dbname();
+    config_.max_size = std::max<std::size_t>(config_.max_size, 1);
+    config_.min_size = std::min(config_.min_size, config_.max_size);
+}
+
+pg_pool::~pg_pool() = default;
+
+std::shared_ptr<pg_pool> pg_pool::create(asio::any_io_executor maintenance,
+                                         client::connect_options options, pool_config config,
+                                         std::string name) {
+    auto pool = std::make_shared<pg_pool>(private_tag{}, std::move(maintenance), std::move(options),
+                                          std::move(config), std::move(name));
+    auto loop = std::make_shared<detail::maintenance_loop>(pool->maintenance_);
+    pool->maintenance_loop_ = loop;
+    const std::weak_ptr<pg_pool> weak = pool;
+    asio::co_spawn(
+        pool->maintenance_,
+        detail::maintenance_loop::run(weak, loop, detail::maintenance_tick(pool->config_)),
+        [weak](std::exception_ptr e) {
+            if (!e)
+                return;
+            std::string what = "unknown exception";
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                what = ex.what();
+            } catch (...) {
+            }
+            if (auto p = weak.lock())
+                p->log("maintenance stopped: " + what);
+            else
+                std::cerr << "qail_pool: maintenance stopped: " << what << '\n';
+        });
+    return pool;
+}
+
+// --- acquire ----------------------------------------------------------------------------
+
+namespace {
+
+// Undoes a queued acquire() whose coroutine is destroyed while waiting.
+struct waiter_guard {
+    using undo_fn = void (pg_pool::*)(const std::shared_ptr<pool_waiter>&) noexcept;
+    waiter_guard(pg_pool* p, std::shared_ptr<pool_waiter> w, undo_fn u) noexcept
+        : pool(p), waiter(std::move(w)), undo(u) {}
+    waiter_guard(const waiter_guard&) = delete;
+    waiter_guard& operator=(const waiter_guard&) = delete;
+    ~waiter_guard() {
+        if (armed)
+            (pool->*undo)(waiter);
+    }
+
+    pg_pool* pool;
+    std::shared_ptr<pool_waiter> waiter;
+    undo_fn undo;
+    bool armed = true;
+};
+
+} // namespace
+
+std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executor& ex,
+                                                      std::vector<entry_ptr>& drop) {
+    const auto now = clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        if (past_lifetime(**it, config_, now)) {
+            drop.push_back(std::move(*it));
+            it = idle_.erase(it);
+            ++counters_.destroyed_expired;
+        } else {
+            ++it;
+        }
+    }
+    if (idle_.empty())
+        return {};
+    // LIFO, preferring a connection whose socket lives on the caller's executor.
+    auto pick = std::prev(idle_.end());
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+        if ((*it)->executor == ex) {
+            pick = std::prev(it.base());
+            break;
+        }
+    }
+    entry_ptr e = std::move(*pick);
+    idle_.erase(pick);
+    ++in_use_;
+    return e;
+}
+
+asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(binding b) {
+    auto self = shared_from_this();
+    const auto ex = co_await asio::this_coro::executor;
+    const auto start = clock::now();
+    pool_config cfg;
+    {
+        std::lock_guard lock(mutex_);
+        cfg = config_;
+    }
+    const auto deadline = start + cfg.acquire_timeout;
+
+    const auto record_wait = [this, start](bool success) {
+        const double waited = std::chrono::duration<double>(clock::now() - start).count();
+        std::lock_guard lock(mutex_);
+        counters_.wait_seconds_total += waited;
+        counters_.wait_seconds_max = std::max(counters_.wait_seconds_max, waited);
+        if (success)
+            ++counters_.acquires;
+        else
+            ++counters_.acquire_timeouts;
+    };
+
+    for (;;) {
+        entry_ptr e;
+        bool connect = false;
+        bool closed = false;
+        waiter_ptr w;
+        std::vector<entry_ptr> drop;
+        std::vector<waiter_ptr> wake_list;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) {
+                closed = true;
+            } else if ((e = pick_idle_locked(ex, drop))) {
+            } else if (total_locked() < config_.max_size) {
+                ++connecting_;
+                connect = true;
+            } else {
+                w = std::make_shared<pool_waiter>(ex);
+                waiters_.push_back(w);
+            }
+            if (!drop.empty())
+                hand_capacity_locked(wake_list);
+        }
+        for (auto& d : drop)
+            destroy(std::move(d));
+        for (auto& x : wake_list)
+            detail::wake(x);
+        if (closed)
+            co_return make_pool_error(pool_errc::pool_closed, "57P01",
+                                      "pool " + name_ + " is closed");
+
+        if (w) {
+            waiter_guard guard{this, w, &pg_pool::abandon};
+            w->timer.expires_at(deadline);
+            pool_waiter::outcome got = pool_waiter::outcome::pending;
+            std::size_t in_use = 0;
+            std::size_t connecting = 0;
+            std::size_t max_size = 0;
+            for (;;) {
+                (void)co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                std::lock_guard lock(mutex_);
+                got = w->got;
+                if (got == pool_waiter::outcome::entry)
+                    e = std::move(w->entry);
+                if (got != pool_waiter::outcome::pending || clock::now() >= deadline) {
+                    if (got == pool_waiter::outcome::pending)
+                        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), w));
+                    in_use = in_use_;
+                    connecting = connecting_;
+                    max_size = config_.max_size;
+                    break;
+                }
+            }
+            guard.armed = false;
+            switch (got) {
+            case pool_waiter::outcome::pending: {
+                record_wait(false);
+                std::string why = "timed out after " + std::to_string(cfg.acquire_timeout.count()) +
+                                  " ms waiting for a connection from pool " + name_ +
+                                  " (max_size " + std::to_string(max_size);
+                if (in_use >= max_size)
+                    why += ", all in use)";
+                else
+                    why += ", " + std::to_string(in_use) + " in use, " +
+                           std::to_string(connecting) + " connecting)";
+                co_return make_pool_error(pool_errc::acquire_timeout, "53300", std::move(why));
+            }
+            case pool_waiter::outcome::closed:
+                co_return make_pool_error(pool_errc::pool_closed, "57P01",
+                                          "pool " + name_ + " was closed while waiting");
+            case pool_waiter::outcome::permit:
+                connect = true;
+                break;
+            case pool_waiter::outcome::entry:
+                break;
+            }
+        }
+
+        if (connect) {
+            auto r = co_await open_connection(ex);
+            if (!r)
+                co_return r.error();
+            e = std::move(*r);
+        }
+
+        // The reset (if an earlier borrower used it) and this borrow's binding ride in
+        // the same write as the borrower's first command.
+        auto steps = preamble_for(e->left, b, cfg);
+        const bool resetting = (e->left.dirty && cfg.reset != reset_policy::none) ||
+                               e->left.transaction != client::transaction_state::idle;
+        e->conn->set_operation_timeout(std::chrono::milliseconds{0});
+        e->conn->set_preamble(std::move(steps));
+        e->borrowed_transaction_local = b.transaction_local;
+        if (resetting) {
+            std::lock_guard lock(mutex_);
+            ++counters_.resets;
+        }
+        if (cfg.test_on_acquire) {
+            if (cfg.connect_timeout.count() > 0)
+                e->conn->set_operation_timeout(cfg.connect_timeout);
+            auto r = co_await e->conn->simple_query("");
+            e->conn->set_operation_timeout(std::chrono::milliseconds{0});
+            if (!r || e->conn->broken()) {
+                log("test_on_acquire: connection (pid " + std::to_string(e->conn->backend_pid()) +
+                    ") failed, replacing it: " + (r ? std::string("broken") : r.error().message()));
+                retire(std::move(e), &pool_stats::destroyed_health);
+                if (clock::now() >= deadline) {
+                    record_wait(false);
+                    co_return make_pool_error(
+                        pool_errc::acquire_timeout, "53300",
+                        "timed out after " + std::to_string(cfg.acquire_timeout.count()) +
+                            " ms waiting for a healthy connection from pool " + name_);
+                }
+                continue;
+            }
+            e->checked = clock::now();
+        }
+        record_wait(true);
+        co_return pooled_connection(self, std::move(e));
+    }
+}
+
+void pg_pool::abandon(const waiter_ptr& w) noexcept {
+    entry_ptr e;
+    std::vector<waiter_ptr> wake_list;
+    {
+        std::lock_guard lock(mutex_);
+        switch (w->got) {
+        case pool_waiter::outcome::pending:
+            if (auto it = std::find(waiters_.begin(), waiters_.end(), w); it != waiters_.end())
+                waiters_.erase(it);
+            break;
+        case pool_waiter::outcome::entry:
+            e = std::move(w->entry);
+            break;
+        case pool_waiter::outcome::permit:
+            --connecting_;
+            hand_capacity_locked(wake_list);
+            notify_close_locked(wake_list);
+            break;
+        case pool_waiter::outcome::closed:
+            break;
+        }
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    if (e) {
+        try {
+            shelve(std::move(e));
+        } catch (...) {
+        }
+    }
+}
+
+asio::awaitable<client::result<std::unique_ptr<pool_entry>>>
+pg_pool::open_connection(asio::any_io_executor ex) {
+    client::connect_options opts = options_;
+    std::chrono::milliseconds limit;
+    {
+        std::lock_guard lock(mutex_);
+        limit = config_.connect_timeout;
+    }
+    if (limit.count() > 0 && (opts.connect_timeout.count() == 0 || opts.connect_timeout > limit))
+        opts.connect_timeout = limit;
+    auto r = co_await client::connection::connect(ex, std::move(opts));
+
+    std::vector<waiter_ptr> wake_list;
+    entry_ptr e;
+    bool closed = false;
+    if (r) {
+        e = std::make_unique<pool_entry>();
+        e->conn = std::move(*r);
+        e->executor = ex;
+        e->created = e->returned = e->checked = clock::now();
+    }
+    {
+        std::lock_guard lock(mutex_);
+        --connecting_;
+        if (e)
+            ++counters_.created;
+        if (!e || closed_) {
+            closed = closed_;
+            hand_capacity_locked(wake_list);
+            notify_close_locked(wake_list);
+        } else {
+            ++in_use_;
+        }
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    if (!r) {
+        const std::string_view state = r.error().sqlstate();
+        co_return make_pool_error(pool_errc::connect_failed, state.empty() ? "08006" : state,
+                                  "pool " + name_ + " could not connect (" + options_.redacted() +
+                                      "): " + r.error().message());
+    }
+    if (closed) {
+        destroy(std::move(e));
+        co_return make_pool_error(pool_errc::pool_closed, "57P01",
+                                  "pool " + name_ + " was closed while connecting");
+    }
+    co_return e;
+}
+
+// --- return -----------------------------------------------------------------------------
+
+void pg_pool::give_back(entry_ptr e, bool destroy_it) noexcept {
+    try {
+        client::connection& c = *e->conn;
+        if (destroy_it || c.broken()) {
+            // State unknown (I/O or protocol error, failed preamble, raw caller gave up).
+            retire(std::move(e), &pool_stats::destroyed_broken);
+            return;
+        }
+        if (c.has_preamble()) {
+            // Nothing was sent: the session is as the previous release left it.
+            c.set_preamble({});
+        } else {
+            e->left = leftover{c.transaction(), e->borrowed_transaction_local, true};
+        }
+        e->returned = e->checked = clock::now();
+        if (e->left.transaction != client::transaction_state::idle) {
+            // An open transaction holds locks and its snapshot: end it now, not when the
+            // next borrower comes, in the background on the connection's own executor.
+            auto ex = e->executor;
+            std::weak_ptr<pg_pool> weak = weak_from_this();
+            asio::co_spawn(ex, clean(std::move(e)), [weak](std::exception_ptr ep) {
+                if (!ep)
+                    return;
+                if (auto p = weak.lock())
+                    p->log("background clean failed with an exception");
+            });
+            return;
+        }
+        shelve(std::move(e));
+    } catch (const std::exception& ex) {
+        log(std::string("release failed: ") + ex.what());
+    } catch (...) {
+        log("release failed");
+    }
+}
+
+asio::awaitable<void> pg_pool::clean(entry_ptr e) {
+    auto keep_alive = shared_from_this();
+    auto r = co_await refresh(*e);
+    if (!r) {
+        log("ending the transaction and resetting connection (pid " +
+            std::to_string(e->conn->backend_pid()) + ") failed: " + r.error().message());
+        retire(std::move(e), &pool_stats::destroyed_reset_failed);
+        co_return;
+    }
+    shelve(std::move(e));
+}
+
+asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
+    pool_config cfg;
+    {
+        std::lock_guard lock(mutex_);
+        cfg = config_;
+    }
+    const bool resetting = (e.left.dirty && cfg.reset != reset_policy::none) ||
+                           e.left.transaction != client::transaction_state::idle;
+    e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
+                                                                  : std::chrono::seconds(10));
+    e.conn->set_preamble(preamble_for(e.left, {}, cfg));
+    if (resetting) {
+        std::lock_guard lock(mutex_);
+        ++counters_.resets;
+    }
+    auto r = co_await e.conn->simple_query("");
+    e.conn->set_operation_timeout(std::chrono::milliseconds{0});
+    if (!r)
+        co_return r.error();
+    if (e.conn->broken())
+        co_return client::error{client::make_error_code(client::errc::connection_broken), {}};
+    e.left = leftover{};
+    e.checked = clock::now();
+    co_return client::result<void>{};
+}
+
+void pg_pool::shelve(entry_ptr e) {
+    std::vector<waiter_ptr> wake_list;
+    entry_ptr drop;
+    {
+        std::lock_guard lock(mutex_);
+        --in_use_;
+        if (closed_) {
+            drop = std::move(e);
+            notify_close_locked(wake_list);
+        } else if (past_lifetime(*e, config_, clock::now())) {
+            drop = std::move(e);
+            ++counters_.destroyed_expired;
+            hand_capacity_locked(wake_list);
+        } else if (total_locked() >= config_.max_size) {
+            drop = std::move(e); // resize() shrank the pool
+            ++counters_.destroyed_idle;
+        } else if (!waiters_.empty()) {
+            waiter_ptr w = std::move(waiters_.front());
+            waiters_.pop_front();
+            w->got = pool_waiter::outcome::entry;
+            w->entry = std::move(e);
+            ++in_use_;
+            wake_list.push_back(std::move(w));
+        } else {
+            idle_.push_back(std::move(e));
+        }
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    if (drop)
+        destroy(std::move(drop));
+}
+
+void pg_pool::retire(entry_ptr e, std::uint64_t pool_stats::*counter) {
+    std::vector<waiter_ptr> wake_list;
+    {
+        std::lock_guard lock(mutex_);
+        --in_use_;
+        if (counter)
+            ++(counters_.*counter);
+        hand_capacity_locked(wake_list);
+        notify_close_locked(wake_list);
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    destroy(std::move(e));
+}
+
+void pg_pool::hand_capacity_locked(std::vector<waiter_ptr>& wake_list) {
+    if (closed_)
+        return;
+    while (!waiters_.empty() && total_locked() < config_.max_size) {
+        waiter_ptr w = std::move(waiters_.front());
+        waiters_.pop_front();
+        w->got = pool_waiter::outcome::permit;
+        ++connecting_;
+        wake_list.push_back(std::move(w));
+    }
+}
+
+void pg_pool::notify_close_locked(std::vector<waiter_ptr>& wake_list) {
+    if (closed_ && close_waiter_ && in_use_ == 0 && connecting_ == 0) {
+        close_waiter_->got = pool_waiter::outcome::closed;
+        wake_list.push_back(std::move(close_waiter_));
+        close_waiter_.reset();
+    }
+}
+
+std::size_t pg_pool::total_locked() const noexcept {
+    return idle_.size() + in_use_ + connecting_;
+}
+
+void pg_pool::destroy(entry_ptr e) noexcept {
+    if (!e)
+        return;
+    try {
+        auto ex = e->executor;
+        std::weak_ptr<pg_pool> weak = weak_from_this();
+        asio::co_spawn(ex, close_connection(std::move(e)), [weak](std::exception_ptr ep) {
+            if (!ep)
+                return;
+            if (auto p = weak.lock())
+                p->log("closing a connection failed with an exception");
+        });
+    } catch (...) {
+        // Could not schedule the close: the entry's destructor closes the socket.
+    }
+}
+
+// --- observation and control -------------------------------------------------------------
+
+pool_stats pg_pool::stats() const {
+    std::lock_guard lock(mutex_);
+    pool_stats s = counters_;
+    s.in_use = in_use_;
+    s.idle = idle_.size();
+    s.waiting = waiters_.size();
+    s.connecting = connecting_;
+    return s;
+}
+
+void pg_pool::resize(std::size_t max_size, std::size_t min_size) {
+    std::vector<entry_ptr> drop;
+    std::vector<waiter_ptr> wake_list;
+    {
+        std::lock_guard lock(mutex_);
+        config_.max_size = std::max<std::size_t>(max_size, 1);
+        config_.min_size = std::min(min_size, config_.max_size);
+        // Oldest idle first.
+        while (total_locked() > config_.max_size && !idle_.empty()) {
+            drop.push_back(std::move(idle_.front()));
+            idle_.erase(idle_.begin());
+            ++counters_.destroyed_idle;
+        }
+        hand_capacity_locked(wake_list);
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    for (auto& d : drop)
+        destroy(std::move(d));
+}
+
+asio::awaitable<void> pg_pool::close(std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
+    const auto ex = co_await asio::this_coro::executor;
+    std::vector<waiter_ptr> wake_list;
+    std::vector<entry_ptr> idle;
+    waiter_ptr closer;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        for (auto& w : waiters_) {
+            w->got = pool_waiter::outcome::closed;
+            wake_list.push_back(w);
+        }
+        waiters_.clear();
+        idle.swap(idle_);
+        if (in_use_ + connecting_ > 0) {
+            closer = std::make_shared<pool_waiter>(ex);
+            close_waiter_ = closer;
+        }
+    }
+    for (auto& x : wake_list)
+        detail::wake(x);
+    if (auto loop = maintenance_loop_)
+        asio::post(maintenance_, [loop] { loop->timer.cancel(); });
+    for (auto& e : idle) {
+        auto eex = e->executor;
+        try {
+            co_await asio::co_spawn(eex, close_connection(std::move(e)), asio::use_awaitable);
+        } catch (...) {
+        }
+    }
+    if (!closer)
+        co_return;
+    const auto deadline = clock::now() + timeout;
+    closer->timer.expires_at(deadline);
+    for (;;) {
+        (void)co_await closer->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        std::lock_guard lock(mutex_);
+        if (closer->got != pool_waiter::outcome::pending)
+            co_return;
+        if (clock::now() >= deadline) {
+            if (close_waiter_ == closer)
+                close_waiter_.reset();
+            break;
+        }
+    }
+    log("close: connections still borrowed after " + std::to_string(timeout.count()) +
+        " ms; they are closed when returned");
+}
+
+void pg_pool::set_logger(std::function<void(std::string_view)> log) {
+    std::lock_guard lock(mutex_);
+    logger_ = std::move(log);
+}
+
+void pg_pool::log(std::string_view message) const noexcept {
+    try {
+        std::function<void(std::string_view)> fn;
+        {
+            std::lock_guard lock(mutex_);
+            fn = logger_;
+        }
+        if (fn)
+            fn(message);
+        else
+            std::cerr << "qail_pool[" << name_ << "]: " << message << '\n';
+    } catch (...) {
+    }
+}
+
+client::error pg_pool::make_pool_error(pool_errc code, std::string_view sqlstate,
+                                       std::string message) const {
+    // client::error has no free-text field: the details travel as a pg_error, so that
+    // error::message() and a proxy relaying it as an ErrorResponse both show them.
+    client::pg_error details;
+    details.severity = "ERROR";
+    details.sqlstate = std::string(sqlstate);
+    details.message = std::move(message);
+    return client::error{make_error_code(code), std::move(details)};
+}
+
+} // namespace qail::pool
