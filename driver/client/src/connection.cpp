@@ -1340,8 +1340,13 @@ asio::awaitable<result<std::size_t>> connection::raw_read_some(std::span<char> o
         co_return n;
     }
     auto [ec, n] = co_await s.io.read_some(asio::buffer(out.data(), out.size()));
-    if (ec)
+    if (ec) {
+        // A cancelled read of a plain socket loses nothing: the connection stays usable.
+        // A TLS record may have been half read, so there it is broken.
+        if (ec == asio::error::operation_aborted && s.io.tls() == nullptr)
+            co_return make_error(ec);
         co_return s.io_error(ec);
+    }
     co_return n;
 }
 

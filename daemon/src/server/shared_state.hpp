@@ -1,0 +1,91 @@
+// State every worker shares: the live configuration, user credentials, one pool per
+// database, and the registries for cancel routing and /admin/clients. Thread-safe.
+#pragma once
+
+#include <qail/pool/pg_pool.hpp>
+#include <qail/proxy/client_auth.hpp>
+#include <qail/proxy/config.hpp>
+#include <qail/proxy/metrics.hpp>
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace qail::proxy {
+
+/// Driver options and pool settings for a configured database.
+[[nodiscard]] client::connect_options backend_options(const database_config& db);
+[[nodiscard]] pool::pool_config backend_pool_config(const config& cfg, const database_config& db);
+
+/// One configured database: its pool and the server parameters clients are shown.
+struct database_state {
+    database_config cfg;
+    std::shared_ptr<pool::pg_pool> pool;
+    mutable std::mutex mutex;
+    /// ParameterStatus values of the first backend that connected (server_version...).
+    std::vector<std::pair<std::string, std::string>> server_parameters;
+};
+
+/// What a client session exposes to other threads (cancel routing, admin listing).
+struct session_handle {
+    boost::asio::any_io_executor executor;
+    /// Runs on `executor`: cancels whatever the session's backend is running.
+    std::function<void()> cancel;
+    std::string address, user, database;
+    std::chrono::steady_clock::time_point connected_at;
+    std::atomic<int> state{0}; // a client_state, for /admin/clients
+};
+
+class shared_state {
+public:
+    shared_state(std::shared_ptr<const config> cfg, std::shared_ptr<metrics_sink> metrics);
+
+    [[nodiscard]] std::shared_ptr<const config> current() const;
+    /// Swaps in a new configuration (users, pool sizes). Databases keep their pools.
+    void update(std::shared_ptr<const config> cfg);
+
+    /// The credentials for `user` under the current configuration, or nullopt.
+    [[nodiscard]] std::optional<std::pair<user_config, login_credentials>>
+    find_user(std::string_view user) const;
+    [[nodiscard]] std::shared_ptr<database_state> database(std::string_view name) const;
+    [[nodiscard]] std::vector<std::shared_ptr<database_state>> databases() const;
+    /// Creates the pools (once, at start) on `maintenance`.
+    void create_pools(boost::asio::any_io_executor maintenance);
+
+    /// Registers a session; returns its proxy-issued process id and fills `key`.
+    std::int32_t register_session(std::shared_ptr<session_handle> h, std::string& key,
+                                  std::size_t key_size);
+    void unregister_session(std::int32_t pid);
+    /// Routes a CancelRequest; unknown or mismatching keys do nothing.
+    void cancel(std::int32_t pid, std::string_view key) const;
+    [[nodiscard]] std::vector<std::shared_ptr<session_handle>> sessions() const;
+    [[nodiscard]] std::size_t session_count() const;
+
+    metrics_sink& metrics() noexcept { return *metrics_; }
+    std::atomic<bool> shutting_down{false};
+
+private:
+    void rebuild_users(const config& cfg);
+
+    mutable std::mutex mutex_;
+    std::shared_ptr<const config> cfg_;
+    std::map<std::string, std::pair<user_config, login_credentials>, std::less<>> users_;
+    std::map<std::string, std::shared_ptr<database_state>, std::less<>> databases_;
+    struct registered {
+        std::string key;
+        std::shared_ptr<session_handle> handle;
+    };
+    std::unordered_map<std::int32_t, registered> sessions_;
+    std::int32_t next_pid_;
+    std::shared_ptr<metrics_sink> metrics_;
+};
+
+} // namespace qail::proxy

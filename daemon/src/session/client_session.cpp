@@ -1,0 +1,865 @@
+// One PostgreSQL-wire client: startup, login at the proxy, then relaying its
+// transactions to pooled backends (session, transaction or statement mode).
+//
+// Two coroutines share the session on its worker thread: the client reader (client ->
+// server) and, while a backend is linked, the server pump (server -> client). The
+// reader links a backend at the first message that needs one; the pump releases it at
+// the ReadyForQuery that ends the unit of work the mode pools by. Bodies are not
+// decoded on this path except ReadyForQuery, ParameterStatus and ErrorResponse codes.
+#include "session/client_session.hpp"
+
+#include "session/wire.hpp"
+
+#include <qail/client/tls.hpp>
+#include <qail/protocol/startup.hpp>
+#include <qail/protocol/tags.hpp>
+#include <qail/proxy/relay_scanner.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <spdlog/spdlog.h>
+
+namespace qail::proxy {
+
+namespace asio = boost::asio;
+namespace proto = qail::protocol;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t whole_limit = 64 * 1024;
+
+// Startup parameters that are not run-time settings to re-apply on every backend.
+bool is_connection_parameter(std::string_view name) {
+    return name == "user" || name == "database" || name == "replication" || name == "options" ||
+           name.starts_with("_pq_.");
+}
+
+// Run-time settings a server reports with ParameterStatus when they change; a client's
+// own values are tracked from those reports and re-applied on every backend it uses.
+bool is_tracked_report(std::string_view name) {
+    return name == "application_name" || name == "client_encoding" || name == "DateStyle" ||
+           name == "IntervalStyle" || name == "TimeZone" || name == "search_path" ||
+           name == "standard_conforming_strings" || name == "extra_float_digits";
+}
+
+// Splits "-c a=b -c c=d --e=f" (libpq's options) into settings; backslash escapes a space.
+std::vector<std::pair<std::string, std::string>> parse_options(std::string_view options) {
+    std::vector<std::string> words;
+    std::string cur;
+    bool escape = false;
+    for (const char c : options) {
+        if (escape) {
+            cur.push_back(c);
+            escape = false;
+        } else if (c == '\\') {
+            escape = true;
+        } else if (c == ' ' || c == '\t') {
+            if (!cur.empty())
+                words.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur.push_back(c);
+        }
+    }
+    if (!cur.empty())
+        words.push_back(std::move(cur));
+    std::vector<std::pair<std::string, std::string>> out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        std::string_view w = words[i];
+        if (w == "-c" && i + 1 < words.size())
+            w = words[++i];
+        else if (w.starts_with("-c"))
+            w.remove_prefix(2);
+        else if (w.starts_with("--"))
+            w.remove_prefix(2);
+        else
+            continue;
+        const std::size_t eq = w.find('=');
+        if (eq == std::string_view::npos || eq == 0)
+            continue;
+        std::string name(w.substr(0, eq));
+        for (char& ch : name)
+            if (ch == '-')
+                ch = '_';
+        out.emplace_back(std::move(name), std::string(w.substr(eq + 1)));
+    }
+    return out;
+}
+
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(session_context ctx, client_stream stream, std::string peer, asio::any_io_executor ex)
+        : ctx_(std::move(ctx)), stream_(std::move(stream)), peer_(std::move(peer)), executor_(ex),
+          client_scanner_(64 * 1024 * 1024, whole_limit),
+          server_scanner_(std::size_t{1} << 30, whole_limit) {
+        // Client messages the pooler looks at.
+        client_scanner_.require_whole('Q');
+        client_scanner_.require_whole('P');
+        // Server messages the pooler looks at; DataRow and CopyData may stream.
+        for (const char t : {'Z', 'S', 'E', 'K', 'R', 'N', 'A'})
+            server_scanner_.require_whole(t);
+    }
+
+    asio::awaitable<void> run();
+
+private:
+    // --- startup and login ---
+    asio::awaitable<bool> startup();
+    asio::awaitable<bool> authenticate(const proto::startup_message& sm);
+    asio::awaitable<bool> greet();
+    asio::awaitable<std::optional<std::string>> read_auth_response();
+
+    // --- relaying ---
+    asio::awaitable<void> client_loop();
+    asio::awaitable<bool> link();
+    asio::awaitable<void> server_pump(std::shared_ptr<pool::pooled_connection> backend,
+                                      std::size_t swallow);
+    void release_backend();
+    void cancel_backend();
+
+    // --- client output: one writer at a time ---
+    asio::awaitable<bool> send_to_client(std::string& bytes);
+    asio::awaitable<void> fatal(std::string_view sqlstate, std::string_view message);
+    void set_state(std::optional<client_state> s);
+
+    session_context ctx_;
+    client_stream stream_;
+    std::string peer_;
+    asio::any_io_executor executor_;
+    relay_scanner client_scanner_;
+    relay_scanner server_scanner_;
+
+    // Identity.
+    std::string user_;
+    std::string database_name_;
+    std::shared_ptr<database_state> db_;
+    std::optional<user_config> user_cfg_;
+    std::int32_t protocol_ = proto::request_code::protocol_3_0;
+    std::int32_t pid_ = 0;
+    std::shared_ptr<session_handle> handle_;
+    std::map<std::string, std::string, std::less<>> params_; // the client's settings
+    clock::time_point connected_at_ = clock::now();
+
+    // Client input buffer.
+    std::string rx_;
+    std::size_t rx_begin_ = 0, rx_end_ = 0;
+
+    // Link state.
+    std::shared_ptr<pool::pooled_connection> backend_;
+    std::size_t pending_ready_ = 0; // Syncs/Queries forwarded and not yet answered
+    bool unsynced_ = false;         // extended-protocol messages sent since the last Sync
+    bool skip_until_sync_ = false;  // after a failed link, drop messages until Sync
+    char last_status_ = 'I';
+    bool closing_ = false;
+    clock::time_point linked_at_{};
+    std::optional<client_state> state_;
+
+    asio::cancellation_signal pump_cancel_;
+
+    // Client output.
+    bool writing_ = false;
+    std::string pending_out_;
+    bool client_ok_ = true;
+};
+
+void session::set_state(std::optional<client_state> s) {
+    if (s == state_)
+        return;
+    ctx_.state->metrics().client_state_changed(state_, s);
+    state_ = s;
+    if (handle_ && s)
+        handle_->state.store(static_cast<int>(*s));
+}
+
+asio::awaitable<bool> session::send_to_client(std::string& bytes) {
+    if (bytes.empty())
+        co_return client_ok_;
+    if (writing_) {
+        pending_out_.append(bytes);
+        bytes.clear();
+        co_return client_ok_;
+    }
+    writing_ = true;
+    std::string out;
+    out.swap(bytes);
+    while (client_ok_ && !out.empty()) {
+        ctx_.state->metrics().bytes(false, out.size());
+        if (auto ec = co_await stream_.write(asio::buffer(out))) {
+            client_ok_ = false;
+            break;
+        }
+        out.clear();
+        out.swap(pending_out_);
+    }
+    writing_ = false;
+    bytes.swap(out); // hand the (cleared) buffer back for reuse
+    bytes.clear();
+    co_return client_ok_;
+}
+
+asio::awaitable<void> session::fatal(std::string_view sqlstate, std::string_view message) {
+    std::string out;
+    wire::error(out, "FATAL", sqlstate, message);
+    (void)co_await send_to_client(out);
+    closing_ = true;
+}
+
+asio::awaitable<void> session::run() {
+    set_state(client_state::authenticating);
+    const bool ok = co_await startup();
+    if (ok)
+        co_await client_loop();
+    closing_ = true;
+    if (backend_)
+        pump_cancel_.emit(asio::cancellation_type::terminal);
+    release_backend();
+    stream_.close();
+    if (pid_ != 0)
+        ctx_.state->unregister_session(pid_);
+    set_state(std::nullopt);
+    if (!user_.empty())
+        spdlog::info("client {} disconnected: user={} database={} duration={:.3f}s", peer_, user_,
+                     database_name_,
+                     std::chrono::duration<double>(clock::now() - connected_at_).count());
+}
+
+// --- startup --------------------------------------------------------------------------------
+
+asio::awaitable<bool> session::startup() {
+    const auto cfg = ctx_.state->current();
+    proto::limits lim;
+    lim.max_startup_size = 10000;
+    std::string buf;
+    std::size_t have = 0;
+    bool tls_done = false;
+    for (;;) {
+        auto d = proto::decode_startup(std::string_view{buf.data(), have}, lim);
+        if (d.error) {
+            spdlog::warn("client {}: invalid startup packet ({}); closed", peer_,
+                         d.error.message());
+            co_await fatal("08P01", "invalid startup packet layout");
+            co_return false;
+        }
+        if (d.needs_more()) {
+            if (buf.size() < have + d.need)
+                buf.resize(have + std::max<std::size_t>(d.need, 512));
+            auto [ec, n] =
+                co_await stream_.read_some(asio::buffer(buf.data() + have, buf.size() - have));
+            if (ec) {
+                if (have > 0)
+                    spdlog::info("client {}: left during startup ({})", peer_, ec.message());
+                co_return false;
+            }
+            have += n;
+            continue;
+        }
+        // A complete packet; remember what follows it.
+        const std::string rest = buf.substr(d.size, have - d.size);
+        if (std::holds_alternative<proto::ssl_request>(d.message)) {
+            if (!rest.empty()) {
+                spdlog::warn("client {}: data after SSLRequest; closed", peer_);
+                co_return false;
+            }
+            const bool offer = ctx_.tls && stream_.is_tcp() && !tls_done;
+            std::string answer(1, offer ? 'S' : 'N');
+            if (auto ec = co_await stream_.write(asio::buffer(answer)))
+                co_return false;
+            if (offer) {
+                if (stream_.available() != 0) {
+                    spdlog::warn("client {}: plaintext injected before the TLS handshake; closed",
+                                 peer_);
+                    co_return false;
+                }
+                const auto ec = co_await stream_.start_tls(*ctx_.tls);
+                ctx_.state->metrics().tls_handshake(!ec);
+                if (ec) {
+                    spdlog::warn("client {}: TLS handshake failed: {}", peer_, ec.message());
+                    co_return false;
+                }
+                tls_done = true;
+            }
+            have = 0;
+            continue;
+        }
+        if (std::holds_alternative<proto::gssenc_request>(d.message)) {
+            std::string answer(1, 'N');
+            if (auto ec = co_await stream_.write(asio::buffer(answer)))
+                co_return false;
+            buf = rest;
+            have = buf.size();
+            continue;
+        }
+        if (const auto* c = std::get_if<proto::cancel_request>(&d.message)) {
+            ctx_.state->cancel(c->process_id, c->secret_key);
+            co_return false;
+        }
+        const auto& sm = std::get<proto::startup_message>(d.message);
+        if (!rest.empty()) {
+            // A client must wait for authentication before sending anything else.
+            co_await fatal("08P01", "unexpected data after the startup packet");
+            co_return false;
+        }
+        if (cfg->tls.enabled() && cfg->tls.mode == tls_mode::require && stream_.ssl() == nullptr) {
+            co_await fatal("28000", "this server accepts only TLS connections (sslmode=require)");
+            co_return false;
+        }
+        co_return co_await authenticate(sm);
+    }
+}
+
+asio::awaitable<std::optional<std::string>> session::read_auth_response() {
+    // One 'p' message; small (a SASL message or a password).
+    std::string buf(5, '\0');
+    std::size_t have = 0;
+    while (have < 5) {
+        auto [ec, n] = co_await stream_.read_some(asio::buffer(buf.data() + have, 5 - have));
+        if (ec)
+            co_return std::nullopt;
+        have += n;
+    }
+    if (buf[0] != 'p')
+        co_return std::nullopt;
+    const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 1);
+    const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                              (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    if (len < 4 || len > 64 * 1024)
+        co_return std::nullopt;
+    std::string body(len - 4, '\0');
+    have = 0;
+    while (have < body.size()) {
+        auto [ec, n] =
+            co_await stream_.read_some(asio::buffer(body.data() + have, body.size() - have));
+        if (ec)
+            co_return std::nullopt;
+        have += n;
+    }
+    co_return body;
+}
+
+asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
+    const auto cfg = ctx_.state->current();
+    if (proto::protocol_major(sm.version) != 3) {
+        co_await fatal("0A000", "unsupported frontend protocol");
+        co_return false;
+    }
+    std::vector<std::string> unsupported_options;
+    for (const auto& p : sm.params) {
+        if (p.name == "user")
+            user_ = std::string(p.value);
+        else if (p.name == "database")
+            database_name_ = std::string(p.value);
+        else if (p.name == "replication") {
+            if (p.value != "false" && p.value != "0" && p.value != "off" && p.value != "no") {
+                co_await fatal("08P01", "replication connections are not supported by qail-proxy");
+                co_return false;
+            }
+        } else if (p.name == "options") {
+            for (auto& [k, v] : parse_options(p.value))
+                params_.insert_or_assign(std::move(k), std::move(v));
+        } else if (p.name.starts_with("_pq_.")) {
+            unsupported_options.emplace_back(p.name);
+        } else if (!is_connection_parameter(p.name)) {
+            params_.insert_or_assign(std::string(p.name), std::string(p.value));
+        }
+    }
+    if (user_.empty()) {
+        co_await fatal("28000", "no PostgreSQL user name specified in startup packet");
+        co_return false;
+    }
+    if (database_name_.empty())
+        database_name_ = user_;
+    const std::int32_t newest = proto::request_code::protocol_3_2;
+    protocol_ = std::min(sm.version, newest);
+    std::string out;
+    if (sm.version > newest || !unsupported_options.empty()) {
+        proto::writer w(out);
+        proto::encode_negotiate_protocol_version(w, newest, unsupported_options);
+    }
+
+    db_ = ctx_.state->database(database_name_);
+    auto user = ctx_.state->find_user(user_);
+    auth_context ac;
+    ac.user = user_;
+    if (SSL* ssl = stream_.ssl()) {
+        ac.tls = true;
+        ac.channel_binding_data = client::local_tls_server_end_point(ssl);
+        ac.certificate_cn = client::peer_certificate_common_name(ssl);
+    }
+    client_authenticator auth(user ? user->second : decoy_credentials(user_), ac);
+    auto st = auth.start(out);
+    while (st == client_authenticator::status::in_progress) {
+        if (!co_await send_to_client(out))
+            co_return false;
+        auto body = co_await read_auth_response();
+        if (!body) {
+            spdlog::info("client {}: user={} left during authentication", peer_, user_);
+            co_return false;
+        }
+        st = auth.on_response(*body, out);
+    }
+    const bool allowed_db =
+        user && (user->first.databases.empty() ||
+                 std::find(user->first.databases.begin(), user->first.databases.end(),
+                           database_name_) != user->first.databases.end());
+    if (st != client_authenticator::status::ok || !user) {
+        ctx_.state->metrics().auth_failure(db_ ? std::string_view{database_name_}
+                                               : std::string_view{});
+        spdlog::warn("client {}: authentication failed for user={} database={}: {}", peer_, user_,
+                     database_name_, user ? auth.failure_reason() : "no such user");
+        // The same delay whether or not the user exists.
+        asio::steady_timer t(executor_, cfg->limits.auth_failure_delay);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        out.clear();
+        // (Built before the co_await: GCC 12 mishandles temporaries of a conditional
+        // expression inside one.)
+        std::string message = "password authentication failed for user \"" + user_ + "\"";
+        if (auth.mechanism() == "cert")
+            message = "certificate authentication failed for user \"" + user_ + "\"";
+        co_await fatal("28P01", message);
+        co_return false;
+    }
+    if (!db_) {
+        out.clear();
+        co_await fatal("3D000", "database \"" + database_name_ + "\" does not exist");
+        co_return false;
+    }
+    if (!allowed_db) {
+        out.clear();
+        co_await fatal("42501", "user \"" + user_ + "\" may not connect to database \"" +
+                                    database_name_ + "\"");
+        co_return false;
+    }
+    user_cfg_ = user->first;
+    if (!co_await send_to_client(out))
+        co_return false;
+    spdlog::info("client {} logged in: user={} database={} auth={} tls={} protocol=3.{}", peer_,
+                 user_, database_name_, auth.mechanism(), stream_.ssl() ? "yes" : "no",
+                 proto::protocol_minor(protocol_));
+    co_return co_await greet();
+}
+
+asio::awaitable<bool> session::greet() {
+    // Server parameters come from the first backend of this database.
+    std::vector<std::pair<std::string, std::string>> server_params;
+    {
+        std::lock_guard lock(db_->mutex);
+        server_params = db_->server_parameters;
+    }
+    if (server_params.empty()) {
+        auto conn = co_await db_->pool->acquire();
+        if (!conn) {
+            spdlog::warn("client {}: database {} unreachable: {}", peer_, database_name_,
+                         conn.error().message());
+            co_await fatal("08006",
+                           "could not connect to the database server: " + conn.error().message());
+            co_return false;
+        }
+        server_params = (*conn)->parameters();
+        std::lock_guard lock(db_->mutex);
+        db_->server_parameters = server_params;
+    }
+    std::string out;
+    for (const auto& [name, value] : server_params) {
+        const auto mine = params_.find(name);
+        wire::parameter_status(out, name, mine != params_.end() ? mine->second : value);
+    }
+    handle_ = std::make_shared<session_handle>();
+    handle_->executor = executor_;
+    handle_->address = peer_;
+    handle_->user = user_;
+    handle_->database = database_name_;
+    handle_->connected_at = connected_at_;
+    handle_->cancel = [weak = weak_from_this()] {
+        if (auto self = weak.lock())
+            self->cancel_backend();
+    };
+    std::string key;
+    pid_ = ctx_.state->register_session(handle_, key,
+                                        protocol_ >= proto::request_code::protocol_3_2 ? 32 : 4);
+    wire::backend_key(out, pid_, key);
+    wire::ready(out, 'I');
+    set_state(client_state::idle);
+    co_return co_await send_to_client(out);
+}
+
+// --- relaying -------------------------------------------------------------------------------
+
+void session::cancel_backend() {
+    if (!backend_)
+        return;
+    auto b = backend_;
+    asio::co_spawn(
+        executor_,
+        [b]() -> asio::awaitable<void> {
+            auto r = co_await (**b).cancel();
+            if (!r)
+                spdlog::warn("cancel request to the backend failed: {}", r.error().message());
+        },
+        [](std::exception_ptr e) {
+            if (e)
+                spdlog::error("cancel task failed with an exception");
+        });
+}
+
+void session::release_backend() {
+    if (!backend_)
+        return;
+    const auto& name = database_name_;
+    ctx_.state->metrics().transaction(
+        name, std::chrono::duration<double>(clock::now() - linked_at_).count());
+    auto& conn = **backend_;
+    conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
+                      : last_status_ == 'T' ? client::transaction_state::in_transaction
+                                            : client::transaction_state::failed);
+    if (closing_ && (pending_ready_ > 0 || unsynced_))
+        conn.mark_broken(); // mid-exchange: its state is unknown
+    backend_.reset();
+    pending_ready_ = 0;
+    unsynced_ = false;
+    if (state_ && *state_ == client_state::active)
+        set_state(client_state::idle);
+}
+
+asio::awaitable<bool> session::link() {
+    set_state(client_state::waiting);
+    pool::binding b;
+    if (user_cfg_ && user_cfg_->tenant) {
+        b.tenant = *user_cfg_->tenant;
+        b.user = user_;
+    }
+    const auto started = clock::now();
+    auto conn = co_await db_->pool->acquire(b);
+    ctx_.state->metrics().pool_wait(database_name_,
+                                    std::chrono::duration<double>(clock::now() - started).count());
+    if (!conn) {
+        set_state(client_state::idle);
+        const auto& e = conn.error();
+        std::string out;
+        if (e.code == pool::make_error_code(pool::pool_errc::acquire_timeout)) {
+            ctx_.state->metrics().acquire_timeout(database_name_);
+            wire::error(out, "ERROR", "53300",
+                        "no server connection became free within query_wait_timeout");
+        } else {
+            wire::error(out, "ERROR", "08006", "could not get a server connection: " + e.message());
+        }
+        (void)co_await send_to_client(out);
+        co_return false;
+    }
+    backend_ = std::make_shared<pool::pooled_connection>(std::move(*conn));
+    linked_at_ = clock::now();
+    set_state(client_state::active);
+    co_return true;
+}
+
+asio::awaitable<void> session::client_loop() {
+    const auto mode = db_->cfg.mode;
+    const bool tenant_guard = db_->cfg.tenant_guard;
+    const auto cfg = ctx_.state->current();
+    const std::string tenant_setting = cfg->tenancy.tenant_setting;
+    const std::string user_setting = cfg->tenancy.user_setting;
+    std::string to_server;
+    std::string to_client;
+    rx_.resize(read_chunk);
+    for (;;) {
+        if (rx_begin_ == rx_end_)
+            rx_begin_ = rx_end_ = 0;
+        if (rx_.size() - rx_end_ < 4096 && rx_begin_ > 0) {
+            std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
+            rx_end_ -= rx_begin_;
+            rx_begin_ = 0;
+        }
+        auto [ec, n] =
+            co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
+        if (ec || closing_ || !client_ok_)
+            co_return;
+        rx_end_ += n;
+        ctx_.state->metrics().bytes(true, n);
+        std::shared_ptr<pool::pooled_connection> target;
+        for (;;) {
+            const std::string_view unread{rx_.data() + rx_begin_, rx_end_ - rx_begin_};
+            const auto step = client_scanner_.next(unread);
+            if (step.what == scan_step::kind::bad_length) {
+                spdlog::warn("client {}: invalid message length; closed", peer_);
+                co_await fatal("08P01", "invalid message length");
+                closing_ = true;
+                break;
+            }
+            if (step.what == scan_step::kind::need_more) {
+                const std::size_t needed = unread.size() + step.size;
+                if (rx_begin_ + needed > rx_.size()) {
+                    std::memmove(rx_.data(), rx_.data() + rx_begin_, unread.size());
+                    rx_end_ = unread.size();
+                    rx_begin_ = 0;
+                    if (needed > rx_.size())
+                        rx_.resize(needed);
+                }
+                break;
+            }
+            const std::string_view bytes = unread.substr(0, step.size);
+            rx_begin_ += step.size;
+            if (step.what == scan_step::kind::piece && !step.first) {
+                if (!skip_until_sync_ && backend_)
+                    to_server.append(bytes);
+                continue;
+            }
+            const char type = step.type;
+            if (type == 'X') {
+                closing_ = true;
+                break;
+            }
+            if (skip_until_sync_) {
+                if (type == 'S') {
+                    skip_until_sync_ = false;
+                    wire::ready(to_client, 'I');
+                }
+                continue;
+            }
+            if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P')) {
+                // The SQL text: Query body, or Parse's after the statement name.
+                std::string_view body = bytes.substr(5);
+                if (type == 'P') {
+                    const std::size_t nul = body.find('\0');
+                    body =
+                        nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
+                }
+                std::string refusal;
+                if (mode == pool_mode::statement && (wire::starts_with_keyword(body, "BEGIN") ||
+                                                     wire::starts_with_keyword(body, "START")))
+                    refusal = "transaction blocks are not allowed in statement pooling mode";
+                if (tenant_guard && (body.find(tenant_setting) != std::string_view::npos ||
+                                     body.find(user_setting) != std::string_view::npos ||
+                                     body.find("set_config") != std::string_view::npos ||
+                                     body.find("SET_CONFIG") != std::string_view::npos))
+                    refusal = "tenant_guard: statements may not name the tenant settings or "
+                              "set_config";
+                if (!refusal.empty()) {
+                    wire::error(to_client, "ERROR", "42501", refusal);
+                    if (type == 'Q')
+                        wire::ready(to_client, backend_ ? last_status_ : 'I');
+                    else
+                        skip_until_sync_ = true;
+                    continue;
+                }
+            }
+            if (!backend_) {
+                if (!to_client.empty() && !co_await send_to_client(to_client))
+                    co_return;
+                if (!co_await link()) {
+                    if (type != 'Q')
+                        skip_until_sync_ = type != 'S';
+                    if (type == 'Q' || type == 'S') {
+                        wire::ready(to_client, 'I');
+                    }
+                    continue;
+                }
+                // Reset, the client's settings and tenant binding go first, in this write.
+                auto& conn = **backend_;
+                const std::size_t swallow = conn.take_preamble(to_server);
+                std::vector<client::preamble_step> mine;
+                if (!params_.empty()) {
+                    client::preamble_step s;
+                    s.sql = "SELECT ";
+                    std::size_t i = 1;
+                    for (const auto& [k, v] : params_) {
+                        if (i > 1)
+                            s.sql += ", ";
+                        s.sql += "set_config($" + std::to_string(i) + ", $" +
+                                 std::to_string(i + 1) + ", false)";
+                        i += 2;
+                        s.params.push_back(client::param{25, proto::format_code::text, k});
+                        s.params.push_back(client::param{25, proto::format_code::text, v});
+                    }
+                    mine.push_back(std::move(s));
+                }
+                std::size_t extra = 0;
+                if (!mine.empty()) {
+                    conn.set_preamble(std::move(mine));
+                    extra = conn.take_preamble(to_server);
+                }
+                auto self = shared_from_this();
+                asio::co_spawn(
+                    executor_,
+                    [self, b = backend_, swallow, extra]() -> asio::awaitable<void> {
+                        co_await self->server_pump(b, swallow + extra);
+                    },
+                    asio::bind_cancellation_slot(
+                        pump_cancel_.slot(), [peer = peer_](std::exception_ptr e) {
+                            if (!e)
+                                return;
+                            try {
+                                std::rethrow_exception(e);
+                            } catch (const std::exception& ex) {
+                                spdlog::error("client {}: server pump failed: {}", peer, ex.what());
+                            }
+                        }));
+            }
+            if (type == 'S' || type == 'Q' || type == 'F') {
+                ++pending_ready_;
+                unsynced_ = false;
+            } else if (type != 'd' && type != 'c' && type != 'f') {
+                unsynced_ = true;
+            }
+            to_server.append(bytes);
+        }
+        if (!to_client.empty() && !co_await send_to_client(to_client))
+            co_return;
+        if (!to_server.empty()) {
+            target = backend_;
+            if (!target) {
+                to_server.clear();
+            } else {
+                auto w = co_await (**target).raw_write(to_server);
+                to_server.clear();
+                if (!w) {
+                    spdlog::warn("client {}: server write failed: {}", peer_, w.error().message());
+                    co_await fatal("08006", "server connection lost");
+                    co_return;
+                }
+            }
+        }
+        if (closing_)
+            co_return;
+    }
+}
+
+asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connection> backend,
+                                           std::size_t swallow) {
+    auto& conn = **backend;
+    const auto mode = db_->cfg.mode;
+    std::string buf(read_chunk, '\0');
+    std::size_t begin = 0, end = 0;
+    std::string out;
+    bool preamble_failed = false;
+    std::string preamble_error;
+    for (;;) {
+        if (begin == end)
+            begin = end = 0;
+        auto r = co_await conn.raw_read_some(std::span<char>(buf.data() + end, buf.size() - end));
+        if (backend_ != backend)
+            co_return; // released meanwhile (client gone)
+        if (!r) {
+            spdlog::warn("client {}: server connection lost: {}", peer_, r.error().message());
+            closing_ = true;
+            backend_.reset();
+            co_await fatal("08006", "server connection lost");
+            stream_.close();
+            co_return;
+        }
+        end += *r;
+        bool release = false;
+        for (;;) {
+            const std::string_view unread{buf.data() + begin, end - begin};
+            const auto step = server_scanner_.next(unread);
+            if (step.what == scan_step::kind::bad_length) {
+                spdlog::error("client {}: server sent an invalid message length", peer_);
+                conn.mark_broken();
+                closing_ = true;
+                backend_.reset();
+                co_await fatal("08P01", "server protocol violation");
+                stream_.close();
+                co_return;
+            }
+            if (step.what == scan_step::kind::need_more) {
+                const std::size_t needed = unread.size() + step.size;
+                if (begin + needed > buf.size()) {
+                    std::memmove(buf.data(), buf.data() + begin, unread.size());
+                    end = unread.size();
+                    begin = 0;
+                    if (needed > buf.size())
+                        buf.resize(needed);
+                }
+                break;
+            }
+            const std::string_view bytes = unread.substr(0, step.size);
+            begin += step.size;
+            if (swallow > 0) {
+                if (step.what == scan_step::kind::message) {
+                    if (step.type == 'E') {
+                        preamble_failed = true;
+                        if (preamble_error.empty())
+                            preamble_error = std::string(wire::error_sqlstate(bytes.substr(5)));
+                    } else if (step.type == 'Z') {
+                        --swallow;
+                        if (swallow == 0 && preamble_failed) {
+                            spdlog::error("client {}: resetting the server connection failed "
+                                          "(SQLSTATE {}); client disconnected",
+                                          peer_, preamble_error);
+                            conn.mark_broken();
+                            closing_ = true;
+                            backend_.reset();
+                            co_await fatal("08006", "could not prepare the server connection "
+                                                    "(reset or settings failed: SQLSTATE " +
+                                                        preamble_error + ")");
+                            stream_.close();
+                            co_return;
+                        }
+                    }
+                }
+                continue;
+            }
+            if (step.what == scan_step::kind::message) {
+                if (step.type == 'Z' && bytes.size() == 6) {
+                    last_status_ = bytes[5];
+                    if (pending_ready_ > 0)
+                        --pending_ready_;
+                    if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
+                        (last_status_ == 'I' || mode == pool_mode::statement))
+                        release = true;
+                    if (mode == pool_mode::statement && last_status_ != 'I') {
+                        // A transaction slipped past the BEGIN check (e.g. in a function).
+                        out.append(bytes);
+                        (void)co_await send_to_client(out);
+                        conn.mark_broken();
+                        closing_ = true;
+                        backend_.reset();
+                        co_await fatal("25000", "transaction blocks are not allowed in statement "
+                                                "pooling mode");
+                        stream_.close();
+                        co_return;
+                    }
+                } else if (step.type == 'S') {
+                    proto::parameter_status ps;
+                    if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name))
+                        params_.insert_or_assign(std::string(ps.name), std::string(ps.value));
+                } else if (step.type == 'E') {
+                    ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
+                }
+            }
+            out.append(bytes);
+        }
+        if (!co_await send_to_client(out)) {
+            closing_ = true;
+            stream_.close();
+        }
+        if (backend_ != backend)
+            co_return;
+        if (release && begin == end && !server_scanner_.in_piece()) {
+            release_backend();
+            co_return;
+        }
+    }
+}
+
+} // namespace
+
+asio::awaitable<void> run_client_session(session_context ctx, client_stream stream,
+                                         std::string peer) {
+    auto ex = co_await asio::this_coro::executor;
+    auto s = std::make_shared<session>(std::move(ctx), std::move(stream), std::move(peer), ex);
+    try {
+        co_await s->run();
+    } catch (const std::exception& e) {
+        spdlog::error("client session failed: {}", e.what());
+    }
+}
+
+} // namespace qail::proxy

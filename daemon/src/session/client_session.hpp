@@ -1,0 +1,26 @@
+// One PostgreSQL-wire client: startup (TLS, cancel, protocol negotiation), login at the
+// proxy, then relaying its transactions to pooled backends under the database's mode.
+#pragma once
+
+#include "server/shared_state.hpp"
+#include "session/client_stream.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <string>
+
+namespace qail::proxy {
+
+struct session_context {
+    std::shared_ptr<shared_state> state;
+    /// Client-facing TLS; null when tls: is not configured.
+    std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+/// Runs a client connection to its end. Never throws: failures are logged and close
+/// only this client.
+boost::asio::awaitable<void> run_client_session(session_context ctx, client_stream stream,
+                                                std::string peer);
+
+} // namespace qail::proxy
