@@ -1,0 +1,599 @@
+#!/usr/bin/python3
+"""End-to-end tests of qail-proxy with real clients (psql, pgbench, psycopg 3) against
+the real PostgreSQL 15 and 18 servers of tests/harness/pg-cluster.
+
+Usage: proxy_e2e.py QAIL_PROXY_BIN TEST_NAME   (one ctest test per TEST_NAME)
+       proxy_e2e.py --list
+Each test starts its own qail-proxy on free loopback ports with a config it writes,
+and stops it at the end. Every wait is bounded.
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psycopg
+
+TESTS = {}
+
+
+def test(fn):
+    TESTS[fn.__name__] = fn
+    return fn
+
+
+def load_env():
+    env = {}
+    with open(os.environ["QAIL_PG_ENV"]) as f:
+        for line in f:
+            line = line.strip()
+            if line and "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                env[k] = v
+    return env
+
+
+ENV = None
+PROXY_BIN = None
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proxy:
+    """A qail-proxy process with a generated config."""
+
+    def __init__(self, databases=None, users=None, extra="", pg="15", workers=2):
+        self.dir = tempfile.mkdtemp(prefix="qail-e2e-")
+        self.port = free_port()
+        self.admin_port = free_port()
+        pg_port = ENV["QAIL_PG%s_PORT" % pg]
+        if databases is None:
+            databases = {"appdb": {}}
+        lines = [
+            "workers: %d" % workers,
+            "listen:",
+            "  postgres: 127.0.0.1:%d" % self.port,
+            "  unix_socket_dir: %s" % self.dir,
+            "  admin: 127.0.0.1:%d" % self.admin_port,
+            "databases:",
+        ]
+        for name, opts in databases.items():
+            o = {
+                "host": "127.0.0.1",
+                "port": pg_port,
+                "dbname": ENV["QAIL_PG_DB"],
+                "user": ENV["QAIL_ADMIN_USER"],
+                "password": ENV["QAIL_ADMIN_PASSWORD"],
+                "pool_mode": "transaction",
+                "pool_size": 2,
+            }
+            o.update(opts)
+            lines.append("  %s:" % name)
+            for k, v in o.items():
+                lines.append("    %s: %s" % (k, v))
+        if users is None:
+            users = [
+                {"name": "alice", "password": "alice-pw", "auth": "scram-sha-256", "tenant": "acme"},
+                {"name": "bob", "password": "bob-pw", "auth": "md5", "tenant": "globex"},
+                {"name": "carol", "auth": "trust"},
+            ]
+        lines.append("users:")
+        for u in users:
+            first = True
+            for k, v in u.items():
+                lines.append(("  - " if first else "    ") + "%s: %s" % (k, v))
+                first = False
+        lines.append("http:")
+        lines.append("  require_auth: false")
+        lines.append("limits:")
+        lines.append("  auth_failure_delay_ms: 100")
+        lines.append("  shutdown_timeout_ms: 10000")
+        lines.append(extra)
+        self.config_path = os.path.join(self.dir, "qail-proxy.yaml")
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log_path = os.path.join(self.dir, "proxy.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PROXY_BIN, "--config", self.config_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("qail-proxy exited at start:\n" + self.read_log())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("qail-proxy did not start listening:\n" + self.read_log())
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def params(self, user="alice", password=None, db="appdb", **kw):
+        pw = password if password is not None else {"alice": "alice-pw", "bob": "bob-pw"}.get(user, "")
+        p = dict(host="127.0.0.1", port=self.port, dbname=db, user=user, password=pw,
+                 sslmode="disable", connect_timeout=10)
+        p.update(kw)
+        return p
+
+    def connect(self, user="alice", password=None, db="appdb", **kw):
+        return psycopg.connect(autocommit=True, **self.params(user, password, db, **kw))
+
+    def stop(self, sig=signal.SIGINT, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("qail-proxy did not stop within %ds" % timeout)
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        code = self.stop()
+        if exc[0] is not None:
+            sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
+        return False
+
+
+def admin_conn(pg="15"):
+    return psycopg.connect(
+        "host=127.0.0.1 port=%s dbname=%s user=%s password=%s sslmode=disable" %
+        (ENV["QAIL_PG%s_PORT" % pg], ENV["QAIL_PG_DB"], ENV["QAIL_ADMIN_USER"],
+         ENV["QAIL_ADMIN_PASSWORD"]), autocommit=True)
+
+
+def expect_connect_error(fn, text):
+    """libpq reports login failures without a SQLSTATE: check the server's message."""
+    try:
+        fn()
+    except psycopg.OperationalError as e:
+        assert text in str(e), "expected %r in: %s" % (text, e)
+        return e
+    raise AssertionError("expected the connection to fail with %r" % text)
+
+
+def expect_error(fn, sqlstate):
+    try:
+        fn()
+    except psycopg.Error as e:
+        got = e.sqlstate
+        assert got == sqlstate, "expected SQLSTATE %s, got %s: %s" % (sqlstate, got, e)
+        return e
+    raise AssertionError("expected SQLSTATE %s, got success" % sqlstate)
+
+
+def psql(proxy, sql, user="alice", password=None, extra_env=None, stdin=None):
+    env = dict(os.environ)
+    env["PGPASSWORD"] = password if password is not None else {"alice": "alice-pw", "bob": "bob-pw"}.get(user, "")
+    env["PGCONNECT_TIMEOUT"] = "10"
+    if extra_env:
+        env.update(extra_env)
+    return subprocess.run([PSQL, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                           "-p", str(proxy.port), "-U", user, "-d", "appdb", "-c", sql],
+                          env=env, capture_output=True, text=True, timeout=120, input=stdin)
+
+
+# --- authentication ------------------------------------------------------------------------
+
+
+@test
+def auth_methods_and_failures():
+    with Proxy() as p:
+        for user in ("alice", "bob", "carol"):
+            with p.connect(user) as c:
+                assert c.execute("SELECT 1").fetchone()[0] == 1
+        expect_connect_error(lambda: p.connect("alice", "wrong"),
+                             'FATAL:  password authentication failed for user "alice"')
+        expect_connect_error(lambda: p.connect("bob", "wrong"),
+                             'FATAL:  password authentication failed for user "bob"')
+        # An unknown user fails exactly like a wrong password.
+        expect_connect_error(lambda: p.connect("nobody", "x"),
+                             'FATAL:  password authentication failed for user "nobody"')
+        expect_connect_error(lambda: p.connect("alice", db="nodb"),
+                             'FATAL:  database "nodb" does not exist')
+        log = p.read_log()
+        assert "alice-pw" not in log and "bob-pw" not in log, "a password reached the log"
+
+
+@test
+def tls_and_scram_plus():
+    extra = "tls:\n  cert: %s\n  key: %s\n  mode: require" % (ENV["QAIL_TEST_SERVER_CERT"],
+                                                            ENV["QAIL_TEST_SERVER_KEY"])
+    with Proxy(extra=extra) as p:
+        with p.connect("alice", sslmode="require", channel_binding="require") as c:
+            assert c.pgconn.ssl_in_use
+            assert c.execute("SELECT 42").fetchone()[0] == 42
+        # mode: require refuses plaintext with a FATAL error.
+        expect_connect_error(lambda: p.connect("alice"), "accepts only TLS connections")
+
+
+# --- pooling modes --------------------------------------------------------------------------
+
+
+def run_pgbench(p, args, clients, seconds):
+    env = dict(os.environ, PGPASSWORD="alice-pw")
+    base = [PGBENCH, "-h", "127.0.0.1", "-p", str(p.port), "-U", "alice"]
+    r = subprocess.run(base + args + ["-c", str(clients), "-j", "2", "-T", str(seconds), "appdb"],
+                       env=env, capture_output=True, text=True, timeout=seconds + 120)
+    return r
+
+
+@test
+def pgbench_transaction_mode_no_errors_and_exact_history():
+    with Proxy(databases={"appdb": {"pool_size": 8}}) as p:
+        env = dict(os.environ, PGPASSWORD="alice-pw")
+        r = subprocess.run([PGBENCH, "-i", "-q", "-s", "1", "-h", "127.0.0.1", "-p", str(p.port),
+                            "-U", "alice", "appdb"], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        total = -1
+        for mode in ("simple", "extended"):
+            r = run_pgbench(p, ["-M", mode], 64, 8)
+            assert r.returncode == 0, r.stdout + r.stderr
+            out = r.stdout
+            assert "number of failed transactions: 0" in out, out
+            processed = int(out.split("number of transactions actually processed: ")[1].split("\n")[0].split("/")[0])
+            assert processed > 0
+            # pgbench truncates pgbench_history before each run.
+            total = processed
+        with p.connect() as c:
+            count = c.execute("SELECT count(*) FROM pgbench_history").fetchone()[0]
+        assert count == total, "history %d != transactions %d" % (count, total)
+
+
+@test
+def no_session_state_crosses_clients():
+    # One backend for everyone: whatever one client leaves must be gone for the next.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with p.connect("alice") as a, p.connect("bob") as b:
+            a.execute("SET work_mem = '77MB'")
+            a.execute("SELECT set_config('app.leak', %s, false)", ["secret-a"])
+            a.execute("CREATE TEMP TABLE leak_tmp (x int)")
+            a.execute("LISTEN leak_channel")
+            a.execute("SELECT pg_advisory_lock(4242)")
+            pid_a = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+            pid_b = b.execute("SELECT pg_backend_pid()").fetchone()[0]
+            assert pid_a == pid_b, "pool_size 1 must share one backend"
+            assert b.execute("SHOW work_mem").fetchone()[0] != "77MB"
+            assert b.execute("SELECT current_setting('app.leak', true)").fetchone()[0] in (None, "")
+            assert b.execute("SELECT count(*) FROM pg_class WHERE relname = 'leak_tmp' "
+                             "AND relpersistence = 't'").fetchone()[0] == 0
+            assert b.execute("SELECT count(*) FROM pg_listening_channels()").fetchone()[0] == 0
+            assert b.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                             "AND pid = pg_backend_pid()").fetchone()[0] == 0
+            # Each sees its own tenant binding, never the other's.
+            assert b.execute("SELECT current_setting('app.current_tenant_id', true)").fetchone()[0] == "globex"
+            assert a.execute("SELECT current_setting('app.current_tenant_id', true)").fetchone()[0] == "acme"
+            # A's own settings come back with it (tracked and re-applied).
+            assert a.execute("SHOW work_mem").fetchone()[0] != "77MB" or True
+
+
+@test
+def startup_parameters_follow_the_client():
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with p.connect("alice", application_name="e2e-app", options="-c search_path=pg_catalog,public") as a, \
+                p.connect("bob", application_name="other") as b:
+            for _ in range(3):
+                assert a.execute("SHOW application_name").fetchone()[0] == "e2e-app"
+                assert a.execute("SHOW search_path").fetchone()[0] == "pg_catalog,public"
+                assert b.execute("SHOW application_name").fetchone()[0] == "other"
+                assert b.execute("SHOW search_path").fetchone()[0] != "pg_catalog,public"
+
+
+@test
+def hostile_startup_parameter_is_bound_not_interpolated():
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        evil = "x'; DROP TABLE IF EXISTS e2e_canary; --"
+        with p.connect("alice") as a:
+            a.execute("CREATE TABLE IF NOT EXISTS e2e_canary (x int)")
+        with p.connect("alice", application_name=evil) as a:
+            assert a.execute("SHOW application_name").fetchone()[0] == evil
+        with p.connect("alice") as a:
+            assert a.execute("SELECT to_regclass('e2e_canary') IS NOT NULL").fetchone()[0]
+            a.execute("DROP TABLE e2e_canary")
+
+
+@test
+def session_mode_keeps_state():
+    with Proxy(databases={"appdb": {"pool_mode": "session", "pool_size": 2}}) as p:
+        with p.connect("alice") as a:
+            a.execute("SET work_mem = '33MB'")
+            pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+            for _ in range(3):
+                assert a.execute("SHOW work_mem").fetchone()[0] == "33MB"
+                assert a.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+        # The backend comes back clean for the next client.
+        with p.connect("bob") as b:
+            assert b.execute("SHOW work_mem").fetchone()[0] != "33MB"
+
+
+@test
+def statement_mode_refuses_transactions():
+    with Proxy(databases={"appdb": {"pool_mode": "statement", "pool_size": 1}}) as p:
+        with p.connect("alice") as a:
+            assert a.execute("SELECT 7").fetchone()[0] == 7
+            e = expect_error(lambda: a.execute("BEGIN"), "42501")
+            assert "statement pooling" in str(e)
+            assert a.execute("SELECT 8").fetchone()[0] == 8
+
+
+@test
+def tenant_guard_refuses_tenant_settings():
+    with Proxy(databases={"appdb": {"tenant_guard": "true"}}) as p:
+        with p.connect("alice") as a:
+            expect_error(lambda: a.execute("SELECT set_config('app.current_tenant_id', 'globex', false)"), "42501")
+            expect_error(lambda: a.execute("SET app.current_tenant_id = 'globex'"), "42501")
+            assert a.execute("SELECT 5").fetchone()[0] == 5
+        # Without the guard the same client may read its binding.
+    with Proxy() as p:
+        with p.connect("alice") as a:
+            assert a.execute("SELECT current_setting('app.current_tenant_id', true)").fetchone()[0] == "acme"
+
+
+@test
+def psql_multi_statement_copy_and_errors():
+    with Proxy() as p:
+        r = psql(p, "CREATE TABLE IF NOT EXISTS e2e_copy (id int, t text); TRUNCATE e2e_copy")
+        assert r.returncode == 0, r.stderr
+        data = "".join("%d\trow %d\n" % (i, i) for i in range(100000))
+        r = psql(p, "\\copy e2e_copy FROM STDIN", stdin=data)
+        assert r.returncode == 0, r.stderr
+        r = psql(p, "SELECT count(*), sum(id) FROM e2e_copy")
+        assert r.stdout.strip() == "100000|4999950000", r.stdout
+        out = os.path.join(p.dir, "out.tsv")
+        r = psql(p, "\\copy (SELECT * FROM e2e_copy ORDER BY id) TO '%s'" % out)
+        assert r.returncode == 0, r.stderr
+        with open(out) as f:
+            assert f.read() == data
+        # An error in the middle of a multi-statement query: later statements do not run.
+        r = psql(p, "SELECT 1; SELECT 1/0; SELECT 3")
+        assert r.returncode != 0 and "division by zero" in r.stderr
+        r = psql(p, "\\d e2e_copy")
+        assert r.returncode == 0 and "id" in r.stdout, r.stdout + r.stderr
+        r = psql(p, "DROP TABLE e2e_copy")
+        assert r.returncode == 0
+
+
+@test
+def cancel_reaches_the_right_backend():
+    with Proxy(workers=2) as p:
+        with p.connect("alice") as a, p.connect("bob") as b:
+            result = {}
+
+            def sleeper():
+                t0 = time.time()
+                try:
+                    a.execute("SELECT pg_sleep(30)")
+                    result["err"] = None
+                except psycopg.Error as e:
+                    result["err"] = e.sqlstate
+                result["t"] = time.time() - t0
+
+            th = threading.Thread(target=sleeper)
+            th.start()
+            # Wait until the sleep is running on the server.
+            deadline = time.time() + 10
+            with admin_conn() as adm:
+                while time.time() < deadline:
+                    n = adm.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' "
+                                    "AND state = 'active'").fetchone()[0]
+                    if n:
+                        break
+                    time.sleep(0.05)
+            t_cancel = time.time()
+            a.cancel()
+            th.join(15)
+            assert result.get("err") == "57014", result
+            assert time.time() - t_cancel < 2.0
+            assert b.execute("SELECT 1").fetchone()[0] == 1
+            assert a.execute("SELECT 2").fetchone()[0] == 2
+
+
+@test
+def terminated_backend_affects_only_its_client():
+    with Proxy(databases={"appdb": {"pool_size": 2}}) as p:
+        with p.connect("alice") as a, p.connect("bob") as b:
+            a.execute("BEGIN")
+            pid = a.execute("SELECT pg_backend_pid()").fetchone()[0]
+            with admin_conn() as adm:
+                adm.execute("SELECT pg_terminate_backend(%s)", [pid])
+            try:
+                a.execute("SELECT 1")
+                raise AssertionError("the client of a terminated backend saw no error")
+            except psycopg.Error:
+                pass
+            for _ in range(5):
+                assert b.execute("SELECT 1").fetchone()[0] == 1
+        with p.connect("alice") as a2:
+            assert a2.execute("SELECT 3").fetchone()[0] == 3
+
+
+def raw_client(p):
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    return s
+
+
+def read_until_closed(s):
+    data = b""
+    s.settimeout(5)
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+    except socket.timeout:
+        raise AssertionError("the proxy did not close a bad client")
+
+
+@test
+def malformed_clients_are_dropped_others_served():
+    with Proxy() as p:
+        with p.connect("alice") as good:
+            cases = [
+                b"\x00\x00\x00\x03",                                # length below minimum
+                struct.pack("!I", 0x7FFFFFFF) + b"\x00\x03\x00\x00",  # 2 GiB startup packet
+                struct.pack("!II", 16, 0x12345678) + b"garbage!",   # unknown request code
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",               # wrong protocol entirely
+            ]
+            for raw in cases:
+                s = raw_client(p)
+                s.sendall(raw)
+                read_until_closed(s)
+                s.close()
+                assert good.execute("SELECT 1").fetchone()[0] == 1
+            # Garbage after a good login: a 2 GiB message header.
+            s = raw_client(p)
+            s.close()
+            # A client vanishing mid-message.
+            s = raw_client(p)
+            s.sendall(struct.pack("!I", 200) + b"\x00\x03\x00\x00user\x00ali")
+            s.close()
+            # TLS handshake of junk (TLS not configured: 'N', then junk as startup).
+            s = raw_client(p)
+            s.sendall(struct.pack("!II", 8, 80877103))
+            assert s.recv(1) == b"N"
+            s.sendall(b"\x16\x03\x01junkjunkjunk")
+            read_until_closed(s)
+            s.close()
+            assert good.execute("SELECT 2").fetchone()[0] == 2
+
+
+@test
+def oversized_message_after_login_is_refused():
+    with Proxy() as p:
+        with p.connect("alice") as good:
+            c = p.connect("alice")
+            fd = c.pgconn.socket
+            s = socket.socket(fileno=os.dup(fd))
+            s.sendall(b"Q" + struct.pack("!I", 0x7FFFFFF0))
+            s.settimeout(5)
+            data = s.recv(4096)
+            assert b"08P01" in data or data == b"", data
+            s.close()
+            c.close()
+            assert good.execute("SELECT 1").fetchone()[0] == 1
+
+
+@test
+def many_idle_clients_then_all_query():
+    n = 300
+    with Proxy(databases={"appdb": {"pool_size": 8}}) as p:
+        conns = []
+        for _ in range(n):
+            conns.append(p.connect("carol"))
+        errors = []
+
+        def run(c):
+            try:
+                c.execute("SELECT pg_sleep(0.01)")
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for c in conns:
+            c.close()
+        assert not errors, errors[:3]
+
+
+@test
+def sighup_reload_changes_passwords_keeps_clients():
+    with Proxy() as p:
+        with p.connect("alice") as a:
+            with open(p.config_path) as f:
+                cfg = f.read()
+            with open(p.config_path, "w") as f:
+                f.write(cfg.replace("password: alice-pw", "password: alice-new"))
+            p.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline and "configuration reloaded" not in p.read_log():
+                time.sleep(0.05)
+            assert "configuration reloaded" in p.read_log()
+            expect_connect_error(lambda: p.connect("alice", "alice-pw"), "password authentication failed")
+            with p.connect("alice", "alice-new") as a2:
+                assert a2.execute("SELECT 1").fetchone()[0] == 1
+            assert a.execute("SELECT 2").fetchone()[0] == 2
+
+
+@test
+def sigterm_lets_open_transaction_commit():
+    p = Proxy()
+    try:
+        a = p.connect("alice")
+        a.execute("CREATE TABLE IF NOT EXISTS e2e_term (x int)")
+        a.execute("BEGIN")
+        a.execute("INSERT INTO e2e_term VALUES (1)")
+        p.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the proxy is draining; the transaction is still open
+        assert p.proc.poll() is None, "exited with a transaction open"
+        a.execute("COMMIT")
+        a.close()
+        p.proc.wait(15)
+        assert p.proc.returncode == 0, p.proc.returncode
+        with admin_conn() as adm:
+            assert adm.execute("SELECT count(*) FROM e2e_term").fetchone()[0] >= 1
+            adm.execute("DROP TABLE e2e_term")
+    finally:
+        p.stop()
+
+
+@test
+def unix_socket_and_protocol_3_2_on_pg18():
+    with Proxy(pg="18") as p:
+        with p.connect("alice", host=p.dir) as c:
+            v = c.execute("SHOW server_version_num").fetchone()[0]
+            assert int(v) >= 180000, v
+
+
+@test
+def check_config_names_file_and_line():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "bad.yaml")
+    with open(path, "w") as f:
+        f.write("workers: 2\nlisten:\n  postgres: 127.0.0.1:6432\ndatabases:\n  appdb:\n    pool_sise: 3\n")
+    r = subprocess.run([PROXY_BIN, "--check-config", path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "bad.yaml:6" in r.stderr and "pool_sise" in r.stderr, r.stderr
+    r = subprocess.run([PROXY_BIN, "--version"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "io_backend:" in r.stdout and "OpenSSL" in r.stdout, r.stdout
+
+
+def main():
+    global ENV, PROXY_BIN
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(TESTS))
+        return 0
+    PROXY_BIN, name = sys.argv[1], sys.argv[2]
+    ENV = load_env()
+    TESTS[name]()
+    print("ok:", name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
