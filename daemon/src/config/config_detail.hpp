@@ -81,6 +81,26 @@ struct expanded_text {
 /// auth methods, TLS and JWT completeness, duplicate users.
 void validate_config(const config& cfg, const source_map& where, error_sink& errors);
 
+/// Whether a value may be quoted in a message: 1..64 bytes, no whitespace or control
+/// characters. Broken quoting or folding can glue several lines (secrets included) into
+/// one scalar; such a scalar always holds whitespace, so it is described, never shown.
+[[nodiscard]] inline bool safe_to_show(std::string_view s) {
+    if (s.empty() || s.size() > 64)
+        return false;
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/// A database or user name the config accepts: 1..63 bytes (PostgreSQL's identifier
+/// limit), no whitespace or control characters.
+[[nodiscard]] inline bool valid_name(std::string_view s) {
+    return s.size() <= 63 && safe_to_show(s);
+}
+
 /// Edit distance, for "did you mean" suggestions.
 [[nodiscard]] std::size_t edit_distance(std::string_view a, std::string_view b);
 

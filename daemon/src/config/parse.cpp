@@ -41,8 +41,6 @@ constexpr std::string_view sslmodes[] = {"disable", "allow",     "prefer",
 constexpr std::string_view log_levels[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
 
-// PostgreSQL truncates identifiers (database and role names) to 63 bytes.
-constexpr std::size_t max_identifier_bytes = 63;
 // Durations are kept below 2^31 ms, the range PostgreSQL's own timeouts accept.
 constexpr std::size_t max_duration_ms = 2147483647;
 
@@ -93,7 +91,23 @@ public:
 
     void error(position at, std::string message) { errors_->add(at, std::move(message)); }
 
-    // How a node looks, for messages: its text unless it may be a secret.
+    // What kind of node `v` is, for messages that need no more.
+    static std::string shape(const YAML::Node& v) {
+        switch (v.Type()) {
+        case YAML::NodeType::Null:
+        case YAML::NodeType::Undefined:
+            return "nothing";
+        case YAML::NodeType::Sequence:
+            return "a sequence";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        case YAML::NodeType::Scalar:
+            break;
+        }
+        return "a string";
+    }
+
+    // How a node looks, for messages: its text unless it may hold a secret.
     std::string describe(const YAML::Node& v, bool secret, position at) const {
         switch (v.Type()) {
         case YAML::NodeType::Null:
@@ -108,10 +122,9 @@ public:
         }
         if (secret || substituted_->contains(at.line))
             return "a value that is not shown (it may be a secret)";
-        std::string text = v.Scalar();
-        if (text.size() > 40)
-            text = text.substr(0, 37) + "...";
-        return "'" + text + "'";
+        if (!safe_to_show(v.Scalar()))
+            return "a value with spaces or over 64 bytes (not shown)";
+        return "'" + v.Scalar() + "'";
     }
 
     // Walks a mapping: unknown and duplicate keys are errors, known ones go to their
@@ -121,7 +134,7 @@ public:
         if (map.IsNull())
             return;
         if (!map.IsMap()) {
-            error(at, where_name(path) + "expected a mapping, got " + describe(map, false, at));
+            error(at, where_name(path) + "expected a mapping, got " + shape(map));
             return;
         }
         std::map<std::string, int, std::less<>> seen;
@@ -136,8 +149,9 @@ public:
             const std::string& name = key.Scalar();
             const auto f = std::find_if(table.begin(), table.end(),
                                         [&](const field& x) { return x.name == name; });
-            const std::string shown =
-                substituted_->contains(key_at.line) ? "(from the environment)" : "'" + name + "'";
+            const std::string shown = substituted_->contains(key_at.line) ? "(from the environment)"
+                                      : safe_to_show(name)                ? "'" + name + "'"
+                                                           : "(not a plain name, not shown)";
             if (f == table.end()) {
                 error(key_at, "unknown key " + shown +
                                   (path.empty() ? " at top level" : " in " + path) +
@@ -190,7 +204,7 @@ public:
             if (v.IsNull())
                 return;
             if (!v.IsSequence()) {
-                error(at, path + ": expected a list of strings, got " + describe(v, false, at));
+                error(at, path + ": expected a list of strings, got " + shape(v));
                 return;
             }
             for (std::size_t i = 0; i < v.size(); ++i) {
@@ -361,7 +375,7 @@ std::optional<std::string> parse_endpoint(std::string_view s, endpoint& out) {
     if (rest.empty() || end != rest.data() + rest.size() || rest.front() == '+')
         return std::string(shape) + " (the port must be a number)";
     if (ec == std::errc::result_out_of_range || port < 1 || port > 65535)
-        return "port " + std::string(rest) + " is out of range 1..65535";
+        return "the port is out of range 1..65535";
     out.host = std::string(host);
     out.port = static_cast<std::uint16_t>(port);
     return std::nullopt;
@@ -415,23 +429,20 @@ void parse_databases(reader& r, const YAML::Node& v, const std::string& path, po
         return;
     if (!v.IsMap()) {
         r.error(at, path + ": expected a mapping of database name to settings, got " +
-                        r.describe(v, false, at));
+                        reader::shape(v));
         return;
     }
     std::map<std::string, int, std::less<>> seen;
     for (auto it = v.begin(); it != v.end(); ++it) {
         const YAML::Node& key = it->first;
         const position key_at = reader::pos(key.Mark());
-        if (!key.IsScalar() || key.Scalar().empty()) {
-            r.error(key_at, path + ": database names must be non-empty strings");
+        if (!key.IsScalar() || !valid_name(key.Scalar())) {
+            r.error(key_at, path + ": database names must be 1..63 bytes without spaces or "
+                                   "control characters");
             continue;
         }
         const std::string& name = key.Scalar();
         const std::string db_path = path + "." + name;
-        if (name.size() > max_identifier_bytes) {
-            r.error(key_at, db_path + ": database name is longer than 63 bytes");
-            continue;
-        }
         if (const auto first = seen.find(name); first != seen.end()) {
             r.error(key_at, "duplicate database '" + name + "' (first at line " +
                                 std::to_string(first->second) + ")");
@@ -451,8 +462,7 @@ void parse_users(reader& r, const YAML::Node& v, const std::string& path, positi
     if (v.IsNull())
         return;
     if (!v.IsSequence()) {
-        r.error(at,
-                path + ": expected a list of users (- name: ...), got " + r.describe(v, false, at));
+        r.error(at, path + ": expected a list of users (- name: ...), got " + reader::shape(v));
         return;
     }
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -470,7 +480,7 @@ void parse_users(reader& r, const YAML::Node& v, const std::string& path, positi
         };
         if (!item.IsMap()) {
             r.error(item_at, user_path + ": expected a user (name, password, auth, ...), got " +
-                                 r.describe(item, false, item_at));
+                                 reader::shape(item));
             continue;
         }
         r.fields(item, user_path, item_at, table);

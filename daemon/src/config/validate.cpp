@@ -33,6 +33,11 @@ private:
         errors_.add(where_.of(path), std::move(message));
     }
 
+    // A name for a message: quoted, or described when it might hold more than a name.
+    static std::string shown(const std::string& s) {
+        return safe_to_show(s) ? "'" + s + "'" : "(a value with spaces or over 64 bytes)";
+    }
+
     // "; known databases: a, b" for messages about a name that is not one.
     std::string known_databases(std::string_view wrong) const {
         std::string best;
@@ -138,7 +143,7 @@ private:
             return;
         const std::string method = std::string(to_string(u.auth));
         if (pw.empty()) {
-            error(path, path + " ('" + u.name + "'): auth " + method + " needs a password");
+            error(path, path + ": auth " + method + " needs a password");
             return;
         }
         if (u.auth == auth_method::md5 && is_verifier) {
@@ -162,8 +167,9 @@ private:
                 // already reported
             } else if (u.name.empty()) {
                 error(path, path + ": missing required key 'name'");
-            } else if (u.name.size() > max_identifier_bytes) {
-                error(path + ".name", path + ".name is longer than 63 bytes");
+            } else if (!valid_name(u.name)) {
+                error(path + ".name", path + ".name must be 1..63 bytes without spaces or "
+                                             "control characters");
             } else if (const auto first = seen.find(u.name); first != seen.end()) {
                 error(path + ".name", "duplicate user '" + u.name + "' (first at line " +
                                           std::to_string(first->second) + ")");
@@ -181,7 +187,7 @@ private:
                 const std::string& name = u.databases[k];
                 if (cfg_.find_database(name) == nullptr) {
                     const std::string db_path = path + ".databases[" + std::to_string(k) + "]";
-                    error(db_path, path + ".databases: unknown database '" + name + "'" +
+                    error(db_path, path + ".databases: unknown database " + shown(name) +
                                        known_databases(name));
                 }
             }
@@ -206,8 +212,8 @@ private:
             {"tenancy.user_setting", &t.user_setting}};
         for (const auto& [path, value] : settings) {
             if (!custom_setting_name(*value)) {
-                error(path, std::string(path) + ": '" + *value +
-                                "' is not a custom setting name (expected prefix.name with "
+                error(path, std::string(path) + ": " + shown(*value) +
+                                " is not a custom setting name (expected prefix.name with "
                                 "letters, digits and '_', e.g. app.current_tenant_id)");
             }
         }
@@ -219,8 +225,8 @@ private:
         const auto& h = cfg_.http;
         const auto& jwt = h.jwt;
         if (!h.default_database.empty() && cfg_.find_database(h.default_database) == nullptr) {
-            error("http.default_database", "http.default_database: unknown database '" +
-                                               h.default_database + "'" +
+            error("http.default_database", "http.default_database: unknown database " +
+                                               shown(h.default_database) +
                                                known_databases(h.default_database));
         }
         // A rejected key still counts as given: its error is already reported.

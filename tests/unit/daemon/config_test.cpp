@@ -399,6 +399,45 @@ TEST_CASE("config: the reference configs in config/ load") {
     ::unsetenv("ADMIN_TOKEN");
 }
 
+TEST_CASE("config: every truncation and byte mutation of a full config loads or fails cleanly") {
+    std::ifstream in(corpus_dir / "valid/full.yaml");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(text.size() > 1000);
+    const std::string secrets[] = {"backend-pass", "0123456789abcdef0123456789abcdef",
+                                   "admin-token-value"};
+    auto check = [&](const std::string& variant) {
+        const load_result r = load(variant);
+        CHECK(r.cfg.has_value() == r.errors.empty());
+        const std::string errors = all_errors(r);
+        for (const auto& s : secrets)
+            CHECK(errors.find(s) == std::string::npos);
+        for (const auto& e : r.errors) {
+            CHECK(e.line >= 1);
+            CHECK(e.line <= 80);
+        }
+    };
+    for (std::size_t cut = 0; cut <= text.size(); ++cut)
+        check(text.substr(0, cut));
+    // Each position overwritten by characters that matter to YAML or to the expansion.
+    for (std::size_t i = 0; i < text.size(); i += 3) {
+        for (const char c : {':', '"', '\'', '{', '$', '#', '\t', '\0'}) {
+            std::string variant = text;
+            variant[i] = c;
+            check(variant);
+        }
+    }
+}
+
+TEST_CASE("config: deep nesting and garbage are errors, not crashes") {
+    CHECK_FALSE(load(std::string(100000, '[')).errors.empty());
+    CHECK_FALSE(load(std::string(100000, '{')).errors.empty());
+    CHECK_FALSE(load("\xff\xfe\x00garbage: [}").errors.empty());
+    CHECK_FALSE(load("just a scalar").errors.empty());
+    CHECK_FALSE(load("- a\n- b\n").errors.empty());
+    CHECK_FALSE(load("${").errors.empty());
+    CHECK_FALSE(load("? [complex, key]\n: value\n").errors.empty());
+}
+
 TEST_CASE("config: enum names round-trip through to_string") {
     CHECK(to_string(pool_mode::statement) == "statement");
     CHECK(to_string(reset_mode::discard_all) == "discard_all");
