@@ -273,7 +273,11 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(binding b) {
                 continue;
             }
             e->checked = clock::now();
+            // The binding is in place now (the reset, if any, is done).
+            e->left = leftover{e->conn->transaction(), b.transaction_local,
+                               !binding_steps(b, cfg).empty()};
         }
+        e->writes_at_acquire = e->conn->writes();
         record_wait(true);
         co_return pooled_connection(self, std::move(e));
     }
@@ -371,8 +375,8 @@ void pg_pool::give_back(entry_ptr e, bool destroy_it) noexcept {
             retire(std::move(e), &pool_stats::destroyed_broken);
             return;
         }
-        if (c.has_preamble()) {
-            // Nothing was sent: the session is as the previous release left it.
+        if (c.writes() == e->writes_at_acquire) {
+            // Nothing was sent: the session is as `left` says (an unsent preamble dies).
             c.set_preamble({});
         } else {
             e->left = leftover{c.transaction(), e->borrowed_transaction_local, true};
@@ -382,13 +386,12 @@ void pg_pool::give_back(entry_ptr e, bool destroy_it) noexcept {
             // An open transaction holds locks and its snapshot: end it now, not when the
             // next borrower comes, in the background on the connection's own executor.
             auto ex = e->executor;
-            std::weak_ptr<pg_pool> weak = weak_from_this();
-            asio::co_spawn(ex, clean(std::move(e)), [weak](std::exception_ptr ep) {
-                if (!ep)
-                    return;
-                if (auto p = weak.lock())
-                    p->log("background clean failed with an exception");
-            });
+            // The handler keeps the pool alive until the clean has finished.
+            asio::co_spawn(ex, clean(std::move(e)),
+                           [self = shared_from_this()](std::exception_ptr ep) {
+                               if (ep)
+                                   self->log("background clean failed with an exception");
+                           });
             return;
         }
         shelve(std::move(e));
@@ -400,7 +403,6 @@ void pg_pool::give_back(entry_ptr e, bool destroy_it) noexcept {
 }
 
 asio::awaitable<void> pg_pool::clean(entry_ptr e) {
-    auto keep_alive = shared_from_this();
     auto r = co_await refresh(*e);
     if (!r) {
         log("ending the transaction and resetting connection (pid " +

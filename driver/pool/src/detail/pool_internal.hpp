@@ -9,6 +9,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 namespace qail::pool::detail {
@@ -28,6 +29,9 @@ struct pool_entry {
     leftover left;
     /// The current borrow's binding is transaction-local.
     bool borrowed_transaction_local = false;
+    /// connection::writes() when handed out: unchanged at release means the borrower
+    /// sent nothing, so the session is exactly as `left` describes it.
+    std::uint64_t writes_at_acquire = 0;
 };
 
 /// One acquire() waiting for a connection. Woken by cancelling its timer, always from

@@ -1,0 +1,192 @@
+// Deterministic release without a database: the reset SQL of each policy, the binding
+// steps (values only ever as parameters), preamble order, config defaults and errors.
+#include "test_support.hpp"
+
+#include <qail/pool/config.hpp>
+#include <qail/pool/error.hpp>
+#include <qail/pool/reset.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qail::pool {
+namespace {
+
+using client::transaction_state;
+using namespace std::chrono_literals;
+
+std::vector<std::string> sqls(const std::vector<client::preamble_step>& steps) {
+    std::vector<std::string> out;
+    for (const auto& s : steps)
+        out.push_back(s.sql);
+    return out;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string_view::npos;
+}
+
+} // namespace
+
+TEST_CASE("pool: smart reset is DISCARD ALL minus the driver's prepared statements") {
+    const std::string_view sql = reset_sql(reset_policy::smart);
+    for (const std::string_view part :
+         {"CLOSE ALL;", "SET SESSION AUTHORIZATION DEFAULT;", "RESET ALL;", "UNLISTEN *;",
+          "pg_catalog.pg_advisory_unlock_all()", "DISCARD TEMP;", "DISCARD SEQUENCES;",
+          "WHERE from_sql", "DEALLOCATE %I"}) {
+        INFO(std::string(part));
+        CHECK(contains(sql, part));
+    }
+    // Neither of these may appear: the first drops the driver's statement cache, the
+    // second cannot run inside the implicit transaction of a multi-statement Query.
+    CHECK_FALSE(contains(sql, "DEALLOCATE ALL"));
+    CHECK_FALSE(contains(sql, "DISCARD ALL"));
+    // One simple-Query step, no parameters.
+    const auto steps = reset_steps(reset_policy::smart);
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].params.empty());
+    CHECK(steps[0].sql == sql);
+}
+
+TEST_CASE("pool: discard_all and none resets") {
+    CHECK(reset_sql(reset_policy::discard_all) == "DISCARD ALL");
+    CHECK(sqls(reset_steps(reset_policy::discard_all)) == std::vector<std::string>{"DISCARD ALL"});
+    CHECK(reset_sql(reset_policy::none).empty());
+    CHECK(reset_steps(reset_policy::none).empty());
+}
+
+TEST_CASE("pool: reset policy names") {
+    for (auto p : {reset_policy::smart, reset_policy::discard_all, reset_policy::none})
+        CHECK(parse_reset_policy(to_string(p)) == p);
+    CHECK(parse_reset_policy("discard-all") == reset_policy::discard_all);
+    CHECK_FALSE(parse_reset_policy("DISCARD").has_value());
+    CHECK_FALSE(parse_reset_policy("").has_value());
+}
+
+TEST_CASE("pool: binding values are bound parameters, never SQL text") {
+    const std::string evil = "x'); DROP TABLE users; --";
+    pool_config config;
+    binding b;
+    b.tenant = evil;
+    b.user = "u$1'\"";
+    const auto steps = binding_steps(b, config);
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].sql ==
+          "SELECT pg_catalog.set_config($1, $2, false), pg_catalog.set_config($3, $4, false)");
+    CHECK_FALSE(contains(steps[0].sql, "DROP"));
+    CHECK_FALSE(contains(steps[0].sql, "app."));
+    REQUIRE(steps[0].params.size() == 4);
+    for (const auto& p : steps[0].params) {
+        CHECK(p.type_oid == 25);
+        CHECK(p.format == protocol::format_code::text);
+        REQUIRE(p.bytes.has_value());
+    }
+    CHECK(*steps[0].params[0].bytes == "app.current_tenant_id");
+    CHECK(*steps[0].params[1].bytes == evil);
+    CHECK(*steps[0].params[2].bytes == "app.current_user_id");
+    CHECK(*steps[0].params[3].bytes == "u$1'\"");
+}
+
+TEST_CASE("pool: binding forms") {
+    pool_config config;
+    config.tenant_setting = "rls.tenant";
+    config.user_setting = "rls.user";
+
+    SUBCASE("nothing to bind: no steps") {
+        CHECK(binding_steps(binding{}, config).empty());
+    }
+    SUBCASE("tenant only, session form") {
+        const auto steps = binding_steps(binding{"t1", std::nullopt, false}, config);
+        REQUIRE(steps.size() == 1);
+        CHECK(steps[0].sql == "SELECT pg_catalog.set_config($1, $2, false)");
+        REQUIRE(steps[0].params.size() == 2);
+        CHECK(*steps[0].params[0].bytes == "rls.tenant");
+        CHECK(*steps[0].params[1].bytes == "t1");
+    }
+    SUBCASE("user only, transaction form") {
+        const auto steps = binding_steps(binding{std::nullopt, "u1", true}, config);
+        REQUIRE(steps.size() == 2);
+        CHECK(steps[0].sql == "BEGIN");
+        CHECK(steps[0].params.empty());
+        CHECK(steps[1].sql == "SELECT pg_catalog.set_config($1, $2, true)");
+        CHECK(*steps[1].params[0].bytes == "rls.user");
+        CHECK(*steps[1].params[1].bytes == "u1");
+    }
+    SUBCASE("transaction form without values still opens the transaction") {
+        CHECK(sqls(binding_steps(binding{std::nullopt, std::nullopt, true}, config)) ==
+              std::vector<std::string>{"BEGIN"});
+    }
+    SUBCASE("an empty value is still bound") {
+        const auto steps = binding_steps(binding{"", std::nullopt, false}, config);
+        REQUIRE(steps.size() == 1);
+        CHECK(*steps[0].params[1].bytes == "");
+    }
+}
+
+TEST_CASE("pool: ending a left-open transaction") {
+    CHECK(end_transaction_steps(leftover{transaction_state::idle, true, true}).empty());
+    CHECK(sqls(end_transaction_steps(leftover{transaction_state::in_transaction, false, true})) ==
+          std::vector<std::string>{"ROLLBACK"});
+    CHECK(sqls(end_transaction_steps(leftover{transaction_state::in_transaction, true, true})) ==
+          std::vector<std::string>{"COMMIT"});
+    // A failed transaction can only be rolled back, whatever the binding was.
+    CHECK(sqls(end_transaction_steps(leftover{transaction_state::failed, true, true})) ==
+          std::vector<std::string>{"ROLLBACK"});
+}
+
+TEST_CASE("pool: preamble order is end transaction, reset, binding") {
+    pool_config config;
+    const std::string smart(reset_sql(reset_policy::smart));
+    const binding b{"t", std::nullopt, true};
+
+    CHECK(sqls(preamble_for(leftover{}, b, config)) ==
+          std::vector<std::string>{"BEGIN", "SELECT pg_catalog.set_config($1, $2, true)"});
+    CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true}, b, config)) ==
+          std::vector<std::string>{smart, "BEGIN", "SELECT pg_catalog.set_config($1, $2, true)"});
+    CHECK(sqls(preamble_for(leftover{transaction_state::failed, true, true}, {}, config)) ==
+          std::vector<std::string>{"ROLLBACK", smart});
+    CHECK(sqls(preamble_for(leftover{transaction_state::in_transaction, true, true}, {}, config)) ==
+          std::vector<std::string>{"COMMIT", smart});
+    config.reset = reset_policy::discard_all;
+    CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true}, {}, config)) ==
+          std::vector<std::string>{"DISCARD ALL"});
+    config.reset = reset_policy::none;
+    CHECK(preamble_for(leftover{transaction_state::idle, false, true}, {}, config).empty());
+    // Even with no reset, an open transaction is never handed to the next borrower.
+    CHECK(sqls(preamble_for(leftover{transaction_state::in_transaction, false, true}, {},
+                            config)) == std::vector<std::string>{"ROLLBACK"});
+}
+
+TEST_CASE("pool: config defaults follow the design") {
+    const pool_config c;
+    CHECK(c.max_size == 10);
+    CHECK(c.min_size == 1);
+    CHECK(c.acquire_timeout == 30s);
+    CHECK(c.connect_timeout == 10s);
+    CHECK(c.idle_timeout == 600s);
+    CHECK(c.max_lifetime == 3600s);
+    CHECK(c.health_check_interval == 30s);
+    CHECK_FALSE(c.test_on_acquire);
+    CHECK(c.reset == reset_policy::smart);
+    CHECK(c.tenant_setting == "app.current_tenant_id");
+    CHECK(c.user_setting == "app.current_user_id");
+    const binding b;
+    CHECK_FALSE(b.tenant.has_value());
+    CHECK_FALSE(b.user.has_value());
+    CHECK_FALSE(b.transaction_local);
+}
+
+TEST_CASE("pool: error codes") {
+    const boost::system::error_code ec = pool_errc::acquire_timeout;
+    CHECK(ec == make_error_code(pool_errc::acquire_timeout));
+    CHECK(ec != make_error_code(pool_errc::pool_closed));
+    CHECK(std::string(ec.category().name()) == "qail.pool");
+    CHECK(ec.message() == "timed out waiting for a connection from the pool");
+    CHECK(make_error_code(pool_errc::pool_closed).message() == "the pool is closed");
+    CHECK(make_error_code(pool_errc::connect_failed).message() ==
+          "the pool could not open a connection");
+    CHECK(pool_category().message(99) == "unknown pool error 99");
+}
+
+} // namespace qail::pool
