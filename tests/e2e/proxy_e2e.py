@@ -248,7 +248,7 @@ def pgbench_transaction_mode_no_errors_and_exact_history():
                            timeout=300)
         assert r.returncode == 0, r.stderr
         total = -1
-        for mode in ("simple", "extended"):
+        for mode in ("simple", "extended", "prepared"):
             r = run_pgbench(p, ["-M", mode], 64, 8)
             assert r.returncode == 0, r.stdout + r.stderr
             out = r.stdout
@@ -260,6 +260,57 @@ def pgbench_transaction_mode_no_errors_and_exact_history():
         with p.connect() as c:
             count = c.execute("SELECT count(*) FROM pgbench_history").fetchone()[0]
         assert count == total, "history %d != transactions %d" % (count, total)
+
+
+@test
+def prepared_statements_across_backends():
+    # Two backends, many clients: named statements must work wherever a client lands.
+    with Proxy(databases={"appdb": {"pool_size": 2}}) as p:
+        conns = [psycopg.connect(autocommit=True, prepare_threshold=0, **p.params(u))
+                 for u in ("alice", "bob", "alice", "bob")]
+        for round_ in range(20):
+            for i, c in enumerate(conns):
+                v = c.execute("SELECT %s::int + %s::int", [i, round_]).fetchone()[0]
+                assert v == i + round_
+                assert c.execute("SELECT %s::text || 'x'", [str(i)]).fetchone()[0] == "%dx" % i
+        for c in conns:
+            c.close()
+    # One backend: B's DEALLOCATE ALL drops B's names (as on a direct connection) but not
+    # A's, whose statements the proxy prepares again on demand.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with psycopg.connect(autocommit=True, prepare_threshold=0, **p.params("alice")) as a, \
+                psycopg.connect(autocommit=True, prepare_threshold=0, **p.params("bob")) as b:
+            assert a.execute("SELECT %s::int", [5]).fetchone()[0] == 5
+            assert b.execute("SELECT %s::int * 2", [5]).fetchone()[0] == 10
+            b.execute("DEALLOCATE ALL")
+            assert a.execute("SELECT %s::int", [6]).fetchone()[0] == 6
+            expect_error(lambda: b.execute("SELECT %s::int * 2", [6]), "26000")
+            # SQL-level DEALLOCATE (a simple Query) of a protocol-level name, as PDO does.
+            res = a.pgconn.exec_(b"DEALLOCATE _pg3_0")
+            assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
+            expect_error(lambda: a.execute("SELECT %s::int", [7]), "26000")
+
+
+@test
+def prepared_statement_survives_result_type_change():
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with p.connect("alice") as setup:
+            setup.execute("DROP TABLE IF EXISTS e2e_ddl")
+            setup.execute("CREATE TABLE e2e_ddl (a int)")
+            setup.execute("INSERT INTO e2e_ddl VALUES (1)")
+        with psycopg.connect(autocommit=True, prepare_threshold=0, **p.params("alice")) as c:
+            assert c.execute("SELECT * FROM e2e_ddl WHERE a = %s", [1]).fetchone() == (1,)
+            with p.connect("bob") as other:
+                other.execute("ALTER TABLE e2e_ddl ADD COLUMN b text DEFAULT 'x'")
+            # Postgres refuses the old plan once (0A000) like a direct connection would...
+            try:
+                c.execute("SELECT * FROM e2e_ddl WHERE a = %s", [1]).fetchone()
+            except psycopg.errors.FeatureNotSupported:
+                pass
+            # ...and the next execution re-prepares through the proxy.
+            assert c.execute("SELECT * FROM e2e_ddl WHERE a = %s", [1]).fetchone() == (1, "x")
+        with p.connect("alice") as c:
+            c.execute("DROP TABLE e2e_ddl")
 
 
 @test

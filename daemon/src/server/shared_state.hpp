@@ -6,6 +6,7 @@
 #include <qail/proxy/client_auth.hpp>
 #include <qail/proxy/config.hpp>
 #include <qail/proxy/metrics.hpp>
+#include <qail/proxy/prepared.hpp>
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -32,6 +33,8 @@ struct database_state {
     mutable std::mutex mutex;
     /// ParameterStatus values of the first backend that connected (server_version...).
     std::vector<std::pair<std::string, std::string>> server_parameters;
+    /// The server-side statements prepared for this database's clients.
+    statement_registry statements;
 };
 
 /// What a client session exposes to other threads (cancel routing, admin listing).

@@ -13,6 +13,7 @@
 #include <qail/client/tls.hpp>
 #include <qail/protocol/startup.hpp>
 #include <qail/protocol/tags.hpp>
+#include <qail/proxy/prepared.hpp>
 #include <qail/proxy/relay_scanner.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -23,8 +24,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <spdlog/spdlog.h>
+#include <unordered_map>
 
 namespace qail::proxy {
 
@@ -102,8 +105,8 @@ public:
           client_scanner_(64 * 1024 * 1024, whole_limit),
           server_scanner_(std::size_t{1} << 30, whole_limit) {
         // Client messages the pooler looks at.
-        client_scanner_.require_whole('Q');
-        client_scanner_.require_whole('P');
+        for (const char t : {'Q', 'P', 'B', 'D', 'C'})
+            client_scanner_.require_whole(t);
         // Server messages the pooler looks at; DataRow and CopyData may stream.
         for (const char t : {'Z', 'S', 'E', 'K', 'R', 'N', 'A'})
             server_scanner_.require_whole(t);
@@ -164,6 +167,37 @@ private:
     std::optional<client_state> state_;
 
     asio::cancellation_signal pump_cancel_;
+
+    // Extended protocol: what each forwarded message will be answered with, in order,
+    // so the proxy can hide answers to its own messages and answer some itself.
+    struct expect {
+        enum class kind : std::uint8_t {
+            parse,
+            bind,
+            describe,
+            execute,
+            close,
+            sync,
+            query,
+            synth
+        };
+        kind what = kind::sync;
+        bool swallow = false;               // an answer to the proxy's own message: not forwarded
+        bool failed = false;                // an ErrorResponse arrived for it
+        std::string bytes;                  // synth: the message to send the client
+        std::shared_ptr<statement_def> def; // the mapped statement it concerns
+    };
+    std::deque<expect> expects_;
+    std::unordered_map<std::string, std::shared_ptr<statement_def>> statements_; // client names
+    std::shared_ptr<backend_statements> backend_stmts_;
+
+    void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server);
+    bool answer_locally(char type, std::string_view bytes);
+    void prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
+                            bool swallow);
+    std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);
+    void emit_synth(std::string& out);
+    bool on_server_message(char type, std::string_view bytes);
 
     // Client output.
     bool writing_ = false;
@@ -517,12 +551,16 @@ void session::release_backend() {
     ctx_.state->metrics().transaction(
         name, std::chrono::duration<double>(clock::now() - linked_at_).count());
     auto& conn = **backend_;
+    spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
+                  conn.backend_pid(), last_status_, pending_ready_, unsynced_);
     conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
                       : last_status_ == 'T' ? client::transaction_state::in_transaction
                                             : client::transaction_state::failed);
     if (closing_ && (pending_ready_ > 0 || unsynced_))
         conn.mark_broken(); // mid-exchange: its state is unknown
     backend_.reset();
+    backend_stmts_.reset();
+    expects_.clear();
     pending_ready_ = 0;
     unsynced_ = false;
     if (state_ && *state_ == client_state::active)
@@ -555,6 +593,15 @@ asio::awaitable<bool> session::link() {
         co_return false;
     }
     backend_ = std::make_shared<pool::pooled_connection>(std::move(*conn));
+    auto& c = **backend_;
+    spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
+    backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
+    if (!backend_stmts_) {
+        backend_stmts_ = std::make_shared<backend_statements>(db_->cfg.max_prepared_statements);
+        c.set_attachment(backend_stmts_);
+    } else if (db_->cfg.reset == reset_mode::discard_all) {
+        backend_stmts_->clear(); // the reset's DISCARD ALL dropped them
+    }
     linked_at_ = clock::now();
     set_state(client_state::active);
     co_return true;
@@ -650,6 +697,8 @@ asio::awaitable<void> session::client_loop() {
                     continue;
                 }
             }
+            if (!backend_ && step.what == scan_step::kind::message && answer_locally(type, bytes))
+                continue;
             if (!backend_) {
                 if (!to_client.empty() && !co_await send_to_client(to_client))
                     co_return;
@@ -702,14 +751,10 @@ asio::awaitable<void> session::client_loop() {
                             }
                         }));
             }
-            if (type == 'S' || type == 'Q' || type == 'F') {
-                ++pending_ready_;
-                unsynced_ = false;
-            } else if (type != 'd' && type != 'c' && type != 'f') {
-                unsynced_ = true;
-            }
-            to_server.append(bytes);
+            forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
         }
+        // Answers the proxy gives itself, with nothing from the server owed before them.
+        emit_synth(to_client);
         if (!to_client.empty() && !co_await send_to_client(to_client))
             co_return;
         if (!to_server.empty()) {
@@ -807,6 +852,12 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                 continue;
             }
             if (step.what == scan_step::kind::message) {
+                emit_synth(out);
+                const bool forward = on_server_message(step.type, bytes);
+                if (!forward) {
+                    emit_synth(out);
+                    continue;
+                }
                 if (step.type == 'Z' && bytes.size() == 6) {
                     last_status_ = bytes[5];
                     if (pending_ready_ > 0)
@@ -835,6 +886,8 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                 }
             }
             out.append(bytes);
+            if (step.what == scan_step::kind::message)
+                emit_synth(out);
         }
         if (!co_await send_to_client(out)) {
             closing_ = true;
@@ -847,6 +900,272 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
             co_return;
         }
     }
+}
+
+// --- prepared statements and the answer queue -----------------------------------------------
+
+namespace {
+std::string simple_message(char type) {
+    return std::string{type, '\0', '\0', '\0', '\4'};
+}
+} // namespace
+
+void session::emit_synth(std::string& out) {
+    while (!expects_.empty() && expects_.front().what == expect::kind::synth) {
+        out.append(expects_.front().bytes);
+        expects_.pop_front();
+    }
+}
+
+std::shared_ptr<statement_def>& session::current_def(std::shared_ptr<statement_def>& def) {
+    if (def->stale)
+        def = db_->statements.get(def->query, def->param_types);
+    return def;
+}
+
+void session::prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
+                                 bool swallow) {
+    if (auto victim = backend_stmts_->add(def->server_name)) {
+        write_target(to_server, 'C', 'S', *victim);
+        expects_.push_back({expect::kind::close, true, false, {}, nullptr});
+        ctx_.state->metrics().prepared(prepared_event::evicted);
+    }
+    write_parse(to_server, def->server_name, def->query, def->param_types);
+    expects_.push_back({expect::kind::parse, swallow, false, {}, def});
+    ctx_.state->metrics().prepared(prepared_event::prepared);
+}
+
+void session::forward_message(char type, bool whole, std::string_view bytes,
+                              std::string& to_server) {
+    spdlog::trace("client {}: message '{}' ({} bytes)", peer_, type, bytes.size());
+    if (type == 'S' || type == 'Q' || type == 'F') {
+        ++pending_ready_;
+        unsynced_ = false;
+    } else if (type != 'd' && type != 'c' && type != 'f' && type != 'H') {
+        unsynced_ = true;
+    }
+    using k = expect::kind;
+    auto plain = [&](k what) {
+        to_server.append(bytes);
+        expects_.push_back({what, false, false, {}, nullptr});
+    };
+    const std::string_view body = whole ? bytes.substr(5) : std::string_view{};
+    switch (type) {
+    case 'P': {
+        const auto f = whole ? read_parse(body) : std::nullopt;
+        if (!f || f->name.empty())
+            return plain(k::parse);
+        auto def = db_->statements.get(f->query, f->param_types);
+        statements_.insert_or_assign(std::string(f->name), def);
+        ctx_.state->metrics().prepared(prepared_event::mapped);
+        if (backend_stmts_->touch(def->server_name)) {
+            // The backend has it: answer ParseComplete without a round trip.
+            expects_.push_back({k::synth, false, false, simple_message('1'), nullptr});
+            return;
+        }
+        prepare_on_backend(def, to_server, false);
+        return;
+    }
+    case 'B': {
+        const auto f = whole ? read_bind(body) : std::nullopt;
+        if (!f || f->statement.empty())
+            return plain(k::bind);
+        const auto it = statements_.find(std::string(f->statement));
+        if (it == statements_.end())
+            return plain(k::bind); // the server reports 26000 with the client's name
+        auto& def = current_def(it->second);
+        if (!backend_stmts_->touch(def->server_name))
+            prepare_on_backend(def, to_server, true);
+        write_bind(to_server, f->portal, def->server_name, f->rest);
+        expects_.push_back({k::bind, false, false, {}, def});
+        return;
+    }
+    case 'D':
+    case 'C': {
+        const auto f = whole ? read_target(body) : std::nullopt;
+        const k what = type == 'D' ? k::describe : k::close;
+        if (!f || f->kind != 'S' || f->name.empty())
+            return plain(what);
+        const auto it = statements_.find(std::string(f->name));
+        if (it == statements_.end())
+            return plain(what);
+        if (type == 'C') {
+            // The server-side statement stays for other clients; the name is gone.
+            statements_.erase(it);
+            expects_.push_back({k::synth, false, false, simple_message('3'), nullptr});
+            return;
+        }
+        auto& def = current_def(it->second);
+        if (!backend_stmts_->touch(def->server_name))
+            prepare_on_backend(def, to_server, true);
+        write_target(to_server, 'D', 'S', def->server_name);
+        expects_.push_back({k::describe, false, false, {}, def});
+        return;
+    }
+    case 'E':
+        return plain(k::execute);
+    case 'S':
+        return plain(k::sync);
+    case 'F':
+        return plain(k::query);
+    case 'Q': {
+        if (!whole)
+            return plain(k::query);
+        std::string sql(body.substr(0, body.empty() ? 0 : body.size() - 1));
+        std::string name;
+        switch (classify_deallocate(sql, name)) {
+        case sql_deallocate::none:
+            return plain(k::query);
+        case sql_deallocate::all:
+            return plain(k::query); // the CommandComplete tag clears the mappings
+        case sql_deallocate::one: {
+            const auto it = statements_.find(name);
+            if (it == statements_.end())
+                return plain(k::query);
+            // The client's name is the proxy's: deallocate the server statement here.
+            const auto def = it->second;
+            statements_.erase(it);
+            backend_stmts_->erase(def->server_name);
+            std::string rewritten = "DEALLOCATE \"" + def->server_name + "\"";
+            to_server.push_back('Q');
+            const auto len = static_cast<std::uint32_t>(rewritten.size() + 1 + 4);
+            for (int shift = 24; shift >= 0; shift -= 8)
+                to_server.push_back(static_cast<char>((len >> shift) & 0xFFU));
+            to_server.append(rewritten);
+            to_server.push_back('\0');
+            expects_.push_back({k::query, false, false, {}, nullptr});
+            return;
+        }
+        }
+        return plain(k::query);
+    }
+    default:
+        to_server.append(bytes); // Flush, COPY data: no answer of their own
+        return;
+    }
+}
+
+// Without a backend, some messages need none: a Parse of a statement some backend already
+// accepted, a Close of a client name, a Flush, and a Sync after only those.
+bool session::answer_locally(char type, std::string_view bytes) {
+    using k = expect::kind;
+    const std::string_view body = bytes.substr(5);
+    switch (type) {
+    case 'S': {
+        std::string z;
+        wire::ready(z, 'I');
+        expects_.push_back({k::synth, false, false, std::move(z), nullptr});
+        return true;
+    }
+    case 'H':
+        return true;
+    case 'P': {
+        const auto f = read_parse(body);
+        if (!f || f->name.empty())
+            return false;
+        auto def = db_->statements.get(f->query, f->param_types);
+        if (!def->validated || def->stale)
+            return false;
+        statements_.insert_or_assign(std::string(f->name), std::move(def));
+        ctx_.state->metrics().prepared(prepared_event::mapped);
+        expects_.push_back({k::synth, false, false, simple_message('1'), nullptr});
+        return true;
+    }
+    case 'C': {
+        const auto f = read_target(body);
+        if (!f || f->kind != 'S' || f->name.empty())
+            return false;
+        statements_.erase(std::string(f->name));
+        expects_.push_back({k::synth, false, false, simple_message('3'), nullptr});
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+bool session::on_server_message(char type, std::string_view bytes) {
+    using k = expect::kind;
+    spdlog::trace("client {}: server message '{}', {} answers owed", peer_, type, expects_.size());
+    if (type == 'C') {
+        // However it was sent (simple or extended protocol), a completed DEALLOCATE ALL
+        // or DISCARD ALL dropped every statement on this backend, the client's included.
+        const auto tag = bytes.substr(5, bytes.size() > 6 ? bytes.size() - 6 : 0);
+        if (tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") {
+            if (backend_stmts_)
+                backend_stmts_->clear();
+            statements_.clear();
+        }
+    }
+    if (expects_.empty())
+        return true;
+    auto& head = expects_.front();
+    if (type == 'E') {
+        const auto body = bytes.substr(5);
+        const auto code = wire::error_sqlstate(body);
+        if (head.def && backend_stmts_) {
+            if (code == "26000") {
+                backend_stmts_->erase(head.def->server_name);
+            } else if (code == "0A000" &&
+                       wire::error_field(body, 'M').find("cached plan") != std::string_view::npos) {
+                // The result type changed: forget the plan; the next use re-prepares.
+                backend_stmts_->erase(head.def->server_name);
+                db_->statements.retire(head.def);
+            }
+        }
+        if (head.what == k::query) {
+            head.failed = true;
+            return true;
+        }
+        // The failing message and everything up to the next Sync were skipped.
+        while (!expects_.empty() && expects_.front().what != k::sync) {
+            auto& e = expects_.front();
+            if (e.what == k::parse && e.def && backend_stmts_)
+                backend_stmts_->erase(e.def->server_name);
+            expects_.pop_front();
+        }
+        return true;
+    }
+    bool completes = false;
+    switch (head.what) {
+    case k::parse:
+        completes = type == '1';
+        break;
+    case k::bind:
+        completes = type == '2';
+        break;
+    case k::describe:
+        completes = type == 'T' || type == 'n';
+        break;
+    case k::execute:
+        completes = type == 'C' || type == 'I' || type == 's';
+        break;
+    case k::close:
+        completes = type == '3';
+        break;
+    case k::sync:
+    case k::query:
+        completes = type == 'Z';
+        break;
+    case k::synth:
+        break;
+    }
+    if (!completes) {
+        if (type == 'Z') {
+            // Out of step (should not happen): resynchronise at this ReadyForQuery.
+            while (!expects_.empty() && expects_.front().what != k::sync &&
+                   expects_.front().what != k::query)
+                expects_.pop_front();
+            if (!expects_.empty())
+                expects_.pop_front();
+        }
+        return true;
+    }
+    if (head.what == k::parse && head.def)
+        head.def->validated = true;
+    const bool forward = !head.swallow;
+    expects_.pop_front();
+    return forward;
 }
 
 } // namespace

@@ -40,13 +40,17 @@ void backend_key(std::string& out, std::int32_t pid, std::string_view key) {
 }
 
 std::string_view error_sqlstate(std::string_view body) noexcept {
+    return error_field(body, 'C');
+}
+
+std::string_view error_field(std::string_view body, char field) noexcept {
     std::size_t i = 0;
     while (i < body.size() && body[i] != '\0') {
         const char code = body[i++];
         const std::size_t end = body.find('\0', i);
         if (end == std::string_view::npos)
             return {};
-        if (code == 'C')
+        if (code == field)
             return body.substr(i, end - i);
         i = end + 1;
     }

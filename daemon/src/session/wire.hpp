@@ -19,6 +19,9 @@ void backend_key(std::string& out, std::int32_t pid, std::string_view key);
 /// The SQLSTATE of an ErrorResponse body ('C' field), or empty.
 [[nodiscard]] std::string_view error_sqlstate(std::string_view body) noexcept;
 
+/// Any field of an ErrorResponse/NoticeResponse body by its code, or empty.
+[[nodiscard]] std::string_view error_field(std::string_view body, char field) noexcept;
+
 /// A case-insensitive check that `sql` starts (after whitespace and comments) with the
 /// keyword `word` followed by a non-identifier character or the end.
 [[nodiscard]] bool starts_with_keyword(std::string_view sql, std::string_view word) noexcept;

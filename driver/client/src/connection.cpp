@@ -193,6 +193,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     std::string tx;                          // encode buffer, sent by flush()
     std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
     std::vector<preamble_step> preamble;     // sent ahead of the next operation
+    std::shared_ptr<void> attachment;        // the owner's per-connection state
 
     bool broken = false;
     bool closed = false;
@@ -1320,6 +1321,12 @@ std::size_t connection::take_preamble(std::string& out) {
         return 0;
     }
     return n;
+}
+void connection::set_attachment(std::shared_ptr<void> attachment) noexcept {
+    impl_->attachment = std::move(attachment);
+}
+const std::shared_ptr<void>& connection::attachment() const noexcept {
+    return impl_->attachment;
 }
 bool connection::has_preamble() const noexcept {
     return !impl_->preamble.empty();

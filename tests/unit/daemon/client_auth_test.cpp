@@ -72,7 +72,7 @@ status scram_login(std::string_view configured, std::string_view password) {
 
 } // namespace
 
-TEST_CASE("client auth: SCRAM with a plaintext or verifier password; wrong passwords fail") {
+TEST_CASE("client auth: SCRAM with a plaintext or verifier password, wrong passwords fail") {
     CHECK(scram_login("s3cret", "s3cret") == status::ok);
     CHECK(scram_login("s3cret", "S3cret") == status::failed);
     std::vector<std::uint8_t> salt(16, 3);
@@ -104,7 +104,7 @@ TEST_CASE("client auth: md5 with a plaintext password or a stored hash") {
     }
 }
 
-TEST_CASE("client auth: an md5 login cannot use a SCRAM verifier; malformed verifiers refused") {
+TEST_CASE("client auth: an md5 login cannot use a SCRAM verifier, malformed verifiers refused") {
     std::vector<std::uint8_t> salt(16, 3);
     const auto verifier = proto::format_scram_verifier(proto::make_scram_verifier("pw", salt));
     CHECK_FALSE(qail::proxy::make_login_credentials(login_method::md5, "u", verifier));
@@ -123,7 +123,7 @@ TEST_CASE("client auth: an unknown user's decoy fails like a wrong password, sta
     CHECK(auth.start(out) == status::in_progress);
 }
 
-TEST_CASE("client auth: trust succeeds at once; cert needs a matching verified CN") {
+TEST_CASE("client auth: trust succeeds at once, cert needs a matching verified CN") {
     {
         client_authenticator auth({login_method::trust, std::nullopt, {}},
                                   {"carol", false, std::nullopt, std::nullopt});

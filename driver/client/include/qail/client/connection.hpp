@@ -175,6 +175,11 @@ public:
     /// Every run-time parameter the server has reported (ParameterStatus).
     [[nodiscard]] std::vector<std::pair<std::string, std::string>> parameters() const;
 
+    /// An object owned by whoever pools or proxies this connection (e.g. which
+    /// statements the proxy prepared on it); destroyed with the connection.
+    void set_attachment(std::shared_ptr<void> attachment) noexcept;
+    [[nodiscard]] const std::shared_ptr<void>& attachment() const noexcept;
+
     /// Sends Terminate and closes the socket.
     [[nodiscard]] boost::asio::awaitable<void> close();
 
