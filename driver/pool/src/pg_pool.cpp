@@ -136,7 +136,8 @@ std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executo
     return e;
 }
 
-asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(binding b) {
+asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const binding& b_ref) {
+    const binding b = b_ref; // before the first suspension: the caller's object may go
     auto self = shared_from_this();
     const auto ex = co_await asio::this_coro::executor;
     const auto start = clock::now();

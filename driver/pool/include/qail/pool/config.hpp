@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace qail::pool {
 
@@ -54,6 +55,14 @@ struct pool_config {
 
 /// Tenant/user bound to the connection for one borrow.
 struct binding {
+    // Constructors on purpose (not an aggregate): GCC 12 destroys a braced aggregate
+    // temporary twice when it is built inside a co_await expression, as in
+    // `co_await pool->acquire(binding{...})` (a double free).
+    binding() = default;
+    binding(std::optional<std::string> t, std::optional<std::string> u = std::nullopt,
+            bool local = false)
+        : tenant(std::move(t)), user(std::move(u)), transaction_local(local) {}
+
     std::optional<std::string> tenant;
     std::optional<std::string> user;
     /// false: session form set_config(name,$1,false), cleared by the reset at release.

@@ -88,7 +88,12 @@ public:
     /// (preferring one created on the caller's executor), else a new one if below
     /// max_size, else waits (FIFO) up to acquire_timeout. Errors carry a pool_errc code
     /// and a pg_error with a message naming the pool.
-    [[nodiscard]] boost::asio::awaitable<client::result<pooled_connection>> acquire(binding b = {});
+    ///
+    /// `b` is taken by reference and copied when the operation starts, so await it in the
+    /// same expression (`co_await pool->acquire({tenant})`) or keep `b` alive until it
+    /// is awaited. (By value, GCC 12 miscompiled the parameter copy in some callers.)
+    [[nodiscard]] boost::asio::awaitable<client::result<pooled_connection>>
+    acquire(const binding& b = {});
 
     [[nodiscard]] pool_stats stats() const;
     /// The configuration; max_size/min_size change under resize().

@@ -1,0 +1,894 @@
+// PgPool against real PostgreSQL 15 and 18: deterministic release under 200 randomized
+// borrowers, exhaustion, killed backends, transaction-local bindings, the preamble's
+// zero extra round trips, and four threads sharing one pool.
+#include "support/async.hpp"
+#include "support/pg_env.hpp"
+
+#include <qail/pool/pg_pool.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace qail::pool {
+namespace {
+
+namespace asio = boost::asio;
+using client::connect_options;
+using client::connection;
+using client::host_spec;
+using test::env;
+using test::run_async;
+using namespace std::chrono_literals;
+
+using clock = std::chrono::steady_clock;
+
+constexpr std::string_view set_role_name = "qail_pool_role";
+
+connect_options options_for(const test::pg_server& server, const test::pg_credentials& who,
+                            std::string application_name = "qail-pool-test") {
+    connect_options o;
+    o.hosts = {host_spec{env().host, server.port, {}}};
+    o.user = who.user;
+    o.password = who.password;
+    o.dbname = env().database;
+    o.sslmode = client::ssl_mode::disable;
+    o.connect_timeout = 10s;
+    o.application_name = std::move(application_name);
+    return o;
+}
+
+/// A name no other test run uses at the same time (application_name, table names).
+std::string unique_name(std::string_view prefix) {
+    static std::atomic<int> counter{0};
+    return std::string(prefix) + "_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+}
+
+asio::awaitable<std::unique_ptr<connection>> must_connect(connect_options o) {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await connection::connect(ex, std::move(o));
+    REQUIRE_MESSAGE(c.has_value(), (c ? std::string{} : c.error().message()));
+    co_return std::move(*c);
+}
+
+asio::awaitable<std::unique_ptr<connection>> admin(const test::pg_server& server) {
+    co_return co_await must_connect(options_for(server, env().admin, "qail-pool-test-admin"));
+}
+
+/// Runs `sql` (simple protocol) and returns the first column of the last result's rows.
+asio::awaitable<std::vector<std::optional<std::string>>> column(connection& c,
+                                                                std::string_view sql) {
+    auto r = co_await c.simple_query(sql);
+    REQUIRE_MESSAGE(r.has_value(),
+                    (std::string(sql) + ": " + (r ? std::string{} : r.error().message())));
+    std::vector<std::optional<std::string>> out;
+    if (r->empty())
+        co_return out;
+    const auto& rs = r->back();
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        const auto v = rs[i].raw(0);
+        out.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
+    }
+    co_return out;
+}
+
+asio::awaitable<std::string> scalar(connection& c, std::string_view sql) {
+    const auto rows = co_await column(c, sql);
+    REQUIRE(rows.size() == 1);
+    co_return rows[0].value_or("NULL");
+}
+
+asio::awaitable<void> exec(connection& c, std::string_view sql) {
+    auto r = co_await c.simple_query(sql);
+    REQUIRE_MESSAGE(r.has_value(),
+                    (std::string(sql) + ": " + (r ? std::string{} : r.error().message())));
+}
+
+asio::awaitable<pooled_connection> must_acquire(pg_pool& pool, const binding& b = {}) {
+    auto r = co_await pool.acquire(b);
+    REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+    co_return std::move(*r);
+}
+
+/// Polls `done` every 10 ms until it holds or `limit` passes; returns whether it held.
+asio::awaitable<bool> eventually(const std::function<asio::awaitable<bool>()>& done,
+                                 std::chrono::milliseconds limit) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto end = clock::now() + limit;
+    for (;;) {
+        if (co_await done())
+            co_return true;
+        if (clock::now() >= end)
+            co_return false;
+        timer.expires_after(10ms);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+asio::awaitable<bool> backend_gone(connection& admin_conn, std::int32_t pid) {
+    co_return co_await scalar(admin_conn, "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                              std::to_string(pid)) == "0";
+}
+
+asio::awaitable<void> ensure_role(const test::pg_server& server) {
+    auto a = co_await admin(server);
+    co_await exec(*a, "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                      "'qail_pool_role') THEN CREATE ROLE qail_pool_role NOLOGIN; END IF; END$$");
+    co_await exec(*a, "GRANT qail_pool_role TO " + env().scram.user);
+    co_await a->close();
+}
+
+/// Completion handler for test coroutines spawned beside the body: failures are reported.
+void report_failure(std::exception_ptr e) {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        FAIL_CHECK("spawned coroutine failed: " << x.what());
+    } catch (...) {
+        FAIL_CHECK("spawned coroutine failed (a failed REQUIRE inside it)");
+    }
+}
+
+pool_config small_config(std::size_t max_size) {
+    pool_config c;
+    c.max_size = max_size;
+    c.min_size = 0;
+    c.acquire_timeout = 20s;
+    return c;
+}
+
+// --- the leak test ---------------------------------------------------------------------
+
+/// What a clean session looks like, read once from a fresh connection.
+struct session_defaults {
+    std::string search_path;
+    std::string work_mem;
+    std::string application_name;
+    std::string statement_timeout;
+};
+
+constexpr std::string_view state_query =
+    "SELECT current_user, session_user, current_setting('app.current_tenant_id', true), "
+    "current_setting('search_path'), current_setting('work_mem'), "
+    "current_setting('application_name'), current_setting('statement_timeout'), "
+    "coalesce(current_setting('app.x', true), ''), "
+    "(SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()), "
+    "(SELECT count(*) FROM pg_listening_channels()), "
+    "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()), "
+    "(SELECT count(*) FROM pg_cursors), "
+    "(SELECT count(*) FROM pg_prepared_statements WHERE from_sql), "
+    "pg_backend_pid()";
+
+/// Checks, on a freshly acquired connection, that nothing of an earlier borrower is
+/// left and that the tenant is exactly `tenant`. Returns the backend pid.
+asio::awaitable<std::int32_t> check_clean(connection& c, const session_defaults& d,
+                                          const std::optional<std::string>& tenant, int borrower) {
+    auto r = co_await c.simple_query(state_query);
+    REQUIRE_MESSAGE(r.has_value(),
+                    "borrower " << borrower << ": " << (r ? std::string{} : r.error().message()));
+    REQUIRE(r->size() == 1);
+    REQUIRE(r->back().size() == 1);
+    const auto row = r->back()[0];
+    const auto col = [&](std::size_t i) { return std::string(row.raw(i).value_or("NULL")); };
+    INFO("borrower ", borrower, " on pid ", col(13));
+    CHECK(col(0) == env().scram.user);
+    CHECK(col(1) == env().scram.user);
+    if (tenant) {
+        CHECK(col(2) == *tenant);
+    } else {
+        // Never set on this backend (NULL) or reset to the placeholder's default ("").
+        CHECK((col(2) == "NULL" || col(2).empty()));
+    }
+    CHECK(col(3) == d.search_path);
+    CHECK(col(4) == d.work_mem);
+    CHECK(col(5) == d.application_name);
+    CHECK(col(6) == d.statement_timeout);
+    CHECK(col(7).empty());
+    CHECK(col(8) == "0");  // temp tables
+    CHECK(col(9) == "0");  // LISTEN channels
+    CHECK(col(10) == "0"); // advisory locks
+    CHECK(col(11) == "0"); // cursors
+    CHECK(col(12) == "0"); // SQL-level prepared statements
+    co_return std::stoi(col(13));
+}
+
+/// Leaves a random mix of session state behind (the next borrower must not see it).
+asio::awaitable<void> make_a_mess(connection& c, std::mt19937& rng, int borrower) {
+    const std::string n = std::to_string(borrower);
+    std::vector<std::function<asio::awaitable<void>()>> actions = {
+        [&]() -> asio::awaitable<void> { co_await exec(c, "SET search_path = pg_catalog"); },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "SET work_mem = '7MB'"); },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "SET application_name = 'dirty'"); },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "SET statement_timeout = '123s'"); },
+        [&]() -> asio::awaitable<void> {
+            const std::vector<client::param> p{client::to_param("leaked-" + n)};
+            auto r = co_await c.query("SELECT set_config('app.x', $1, false)", p);
+            REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+        },
+        [&]() -> asio::awaitable<void> {
+            // A tenant someone set by hand must not survive either.
+            const std::vector<client::param> p{client::to_param("hijack-" + n)};
+            auto r = co_await c.query("SELECT set_config('app.current_tenant_id', $1, false)", p);
+            REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+        },
+        [&]() -> asio::awaitable<void> {
+            co_await exec(c, "SET ROLE " + std::string(set_role_name));
+        },
+        [&]() -> asio::awaitable<void> {
+            co_await exec(c, "CREATE TEMP TABLE leak_" + n + " (x int)");
+        },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "LISTEN leak_" + n); },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "SELECT pg_advisory_lock(" + n + ")"); },
+        [&]() -> asio::awaitable<void> {
+            co_await exec(c, "DECLARE leak_" + n + " CURSOR WITH HOLD FOR SELECT 1");
+        },
+        [&]() -> asio::awaitable<void> { co_await exec(c, "PREPARE leak_" + n + " AS SELECT 1"); },
+    };
+    std::shuffle(actions.begin(), actions.end(), rng);
+    const std::size_t count = std::uniform_int_distribution<std::size_t>(0, actions.size())(rng);
+    for (std::size_t i = 0; i < count; ++i)
+        co_await actions[i]();
+    // Then, sometimes, leave a transaction open or aborted.
+    switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
+    case 0: {
+        co_await exec(c, "BEGIN; SELECT 1");
+        CHECK(c.transaction() == client::transaction_state::in_transaction);
+        break;
+    }
+    case 1: {
+        (void)co_await c.simple_query("BEGIN; SELECT 1/0");
+        CHECK(c.transaction() == client::transaction_state::failed);
+        CHECK_FALSE(c.broken());
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+asio::awaitable<void> leak_test(const test::pg_server& server, unsigned seed) {
+    co_await ensure_role(server);
+    const std::string app = unique_name("qail_pool_leak");
+    auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                options_for(server, env().scram, app), small_config(2), "leak");
+    session_defaults d;
+    {
+        auto c = co_await must_connect(options_for(server, env().scram, app));
+        d.search_path = co_await scalar(*c, "SHOW search_path");
+        d.work_mem = co_await scalar(*c, "SHOW work_mem");
+        d.application_name = co_await scalar(*c, "SHOW application_name");
+        d.statement_timeout = co_await scalar(*c, "SHOW statement_timeout");
+        co_await c->close();
+    }
+    REQUIRE(d.application_name == app);
+
+    constexpr int borrowers = 200;
+    constexpr int workers = 6; // more coroutines than connections: waiters queue up
+    std::mt19937 rng(seed);
+    // Each borrower's plan is drawn up front so the run depends on the seed only.
+    struct plan {
+        std::optional<std::string> tenant;
+        bool transaction_local = false;
+        unsigned mess_seed = 0;
+    };
+    std::vector<plan> plans(borrowers);
+    for (int i = 0; i < borrowers; ++i) {
+        auto& p = plans[static_cast<std::size_t>(i)];
+        switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
+        case 0:
+            break; // no tenant
+        case 1:
+            p.tenant = "x'); DROP TABLE users; --" + std::to_string(i);
+            break;
+        default:
+            p.tenant = "tenant-" + std::to_string(i);
+        }
+        p.transaction_local = std::uniform_int_distribution<int>(0, 2)(rng) == 0;
+        p.mess_seed = static_cast<unsigned>(rng());
+    }
+
+    int next = 0;
+    std::map<std::int32_t, int> borrows_per_pid;
+    int finished_workers = 0;
+    const auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer all_done(ex, clock::time_point::max());
+    for (int w = 0; w < workers; ++w) {
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                while (next < borrowers) {
+                    const int i = next++;
+                    const plan& p = plans[static_cast<std::size_t>(i)];
+                    auto conn = co_await must_acquire(
+                        *pool, binding{p.tenant, std::nullopt, p.transaction_local});
+                    const auto pid = co_await check_clean(*conn, d, p.tenant, i);
+                    ++borrows_per_pid[pid];
+                    if (p.transaction_local)
+                        CHECK(conn->transaction() == client::transaction_state::in_transaction);
+                    std::mt19937 mess(p.mess_seed);
+                    co_await make_a_mess(*conn, mess, i);
+                    conn.release();
+                }
+            },
+            [&](std::exception_ptr e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& ex2) {
+                        FAIL_CHECK("worker failed: " << ex2.what());
+                    }
+                }
+                if (++finished_workers == workers)
+                    all_done.cancel();
+            });
+    }
+    (void)co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    REQUIRE(finished_workers == workers);
+
+    const auto s = pool->stats();
+    MESSAGE(server.name << ": " << borrowers << " borrowers on " << borrows_per_pid.size()
+                        << " backends, " << s.resets << " resets, " << s.created << " created");
+    CHECK(s.acquires == static_cast<std::uint64_t>(borrowers));
+    CHECK(s.destroyed_broken == 0);
+    CHECK(s.destroyed_reset_failed == 0);
+    CHECK(s.destroyed_health == 0);
+    CHECK(s.created <= 2);
+    CHECK(borrows_per_pid.size() <= 2);
+    CHECK(s.resets > 0);
+    // Every backend was reused many times.
+    for (const auto& [pid, n] : borrows_per_pid)
+        CHECK(n > 10);
+    co_await pool->close();
+    const auto after = pool->stats();
+    CHECK(after.in_use == 0);
+    CHECK(after.idle == 0);
+}
+
+} // namespace
+
+TEST_CASE("pool: 200 randomized borrowers leave nothing behind for the next one") {
+    const unsigned seed = [] {
+        if (const char* s = std::getenv("QAIL_POOL_SEED"))
+            return static_cast<unsigned>(std::stoul(s));
+        return 20240611U;
+    }();
+    MESSAGE("pool leak test seed " << seed << " (set QAIL_POOL_SEED to change)");
+    for (const auto* server : env().servers()) {
+        INFO(server->name, " seed ", seed);
+        run_async([&]() -> asio::awaitable<void> { co_await leak_test(*server, seed); });
+    }
+}
+
+TEST_CASE("pool: exhaustion fails with a clear error after acquire_timeout") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(2);
+            config.acquire_timeout = 500ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "appdb");
+            auto a = co_await must_acquire(*pool);
+            auto b = co_await must_acquire(*pool);
+            const auto start = clock::now();
+            auto r = co_await pool->acquire();
+            const auto waited = clock::now() - start;
+            REQUIRE_FALSE(r.has_value());
+            CHECK(r.error().code == pool_errc::acquire_timeout);
+            CHECK(r.error().code == make_error_code(pool_errc::acquire_timeout));
+            CHECK(r.error().sqlstate() == "53300");
+            const std::string msg = r.error().message();
+            CHECK(msg.find("timed out after 500 ms waiting for a connection from pool appdb "
+                           "(max_size 2, all in use)") != std::string::npos);
+            CHECK(waited >= 250ms);
+            CHECK(waited <= 750ms);
+            const auto s = pool->stats();
+            CHECK(s.acquire_timeouts == 1);
+            CHECK(s.in_use == 2);
+            CHECK(s.waiting == 0);
+            CHECK(s.wait_seconds_max >= 0.25);
+
+            // A waiter is served FIFO when a connection comes back.
+            auto ex = co_await asio::this_coro::executor;
+            std::vector<int> order;
+            std::vector<pooled_connection> got;
+            int served = 0;
+            asio::steady_timer done(ex, clock::time_point::max());
+            for (int i = 0; i < 2; ++i)
+                asio::co_spawn(
+                    ex,
+                    [&, i]() -> asio::awaitable<void> {
+                        got.push_back(co_await must_acquire(*pool));
+                        order.push_back(i);
+                        if (++served == 2)
+                            done.cancel();
+                    },
+                    report_failure);
+            CHECK(co_await eventually(
+                [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 2; }, 5s));
+            a.release();
+            b.release();
+            (void)co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+            CHECK(order == std::vector<int>{0, 1});
+            got.clear();
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: a backend killed while idle is detected and replaced") {
+    for (const auto* server : env().servers()) {
+        for (const bool on_acquire : {true, false}) {
+            INFO(server->name, on_acquire ? " test_on_acquire" : " background health check");
+            run_async([&]() -> asio::awaitable<void> {
+                auto config = small_config(1);
+                config.test_on_acquire = on_acquire;
+                config.health_check_interval = on_acquire ? 0ms : 100ms;
+                auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                            options_for(*server, env().scram), config, "killed");
+                auto a = co_await admin(*server);
+                std::int32_t first = 0;
+                {
+                    auto c = co_await must_acquire(*pool, binding{"t-before", {}, false});
+                    first = c->backend_pid();
+                    CHECK(co_await scalar(*c, "SELECT current_setting('app.current_tenant_id')") ==
+                          "t-before");
+                }
+                co_await exec(*a, "SELECT pg_terminate_backend(" + std::to_string(first) + ")");
+                CHECK(co_await eventually([&] { return backend_gone(*a, first); }, 10s));
+                if (!on_acquire) {
+                    CHECK(co_await eventually(
+                        [&]() -> asio::awaitable<bool> {
+                            const auto s = pool->stats();
+                            co_return s.destroyed_health + s.destroyed_reset_failed >= 1 &&
+                                s.idle + s.in_use == 0;
+                        },
+                        10s));
+                }
+                auto c = co_await must_acquire(*pool, binding{"t-after", {}, false});
+                CHECK(c->backend_pid() != first);
+                CHECK(co_await scalar(*c, "SELECT current_setting('app.current_tenant_id')") ==
+                      "t-after");
+                c.release();
+                const auto s = pool->stats();
+                CHECK(s.created == 2);
+                CHECK(s.destroyed_health + s.destroyed_reset_failed == 1);
+                co_await a->close();
+                co_await pool->close();
+            });
+        }
+    }
+}
+
+TEST_CASE("pool: survives every backend of the pool being terminated (restart stand-in)") {
+    // The harness cannot restart a shared server, so every backend of this pool (a
+    // unique application_name) is terminated at once, as a restart would.
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            const std::string app = unique_name("qail_pool_restart");
+            auto config = small_config(3);
+            config.test_on_acquire = true;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram, app), config, "restart");
+            std::set<std::int32_t> before;
+            {
+                std::vector<pooled_connection> held;
+                for (int i = 0; i < 3; ++i) {
+                    held.push_back(co_await must_acquire(*pool));
+                    before.insert(held.back()->backend_pid());
+                }
+            }
+            REQUIRE(before.size() == 3);
+            auto a = co_await admin(*server);
+            CHECK(co_await scalar(*a, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                      "pg_stat_activity WHERE application_name = '" +
+                                          app + "'") == "3");
+            CHECK(co_await eventually(
+                [&]() -> asio::awaitable<bool> {
+                    co_return co_await scalar(*a, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                                  "application_name = '" +
+                                                      app + "'") == "0";
+                },
+                10s));
+            std::vector<pooled_connection> held;
+            for (int i = 0; i < 3; ++i) {
+                held.push_back(co_await must_acquire(*pool));
+                CHECK(before.count(held.back()->backend_pid()) == 0);
+                CHECK(co_await scalar(*held.back(), "SELECT 1") == "1");
+            }
+            held.clear();
+            CHECK(pool->stats().destroyed_health == 3);
+            co_await a->close();
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: without test_on_acquire a dead connection fails once and is replaced") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.health_check_interval = 0ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "dead");
+            auto a = co_await admin(*server);
+            std::int32_t first = 0;
+            {
+                auto c = co_await must_acquire(*pool);
+                first = c->backend_pid();
+            }
+            co_await exec(*a, "SELECT pg_terminate_backend(" + std::to_string(first) + ")");
+            CHECK(co_await eventually([&] { return backend_gone(*a, first); }, 10s));
+            {
+                auto c = co_await must_acquire(*pool);
+                auto r = co_await c->simple_query("SELECT 1");
+                CHECK_FALSE(r.has_value());
+                CHECK(c->broken());
+            }
+            auto c = co_await must_acquire(*pool);
+            CHECK(c->backend_pid() != first);
+            CHECK(co_await scalar(*c, "SELECT 1") == "1");
+            c.release();
+            CHECK(pool->stats().destroyed_broken == 1);
+            co_await a->close();
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: the reset and binding cost no extra round trip") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.health_check_interval = 0ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "writes");
+            {
+                auto c = co_await must_acquire(*pool);
+                co_await exec(*c, "SET work_mem = '5MB'");
+            }
+            const auto resets_before = pool->stats().resets;
+            {
+                auto c = co_await must_acquire(*pool, binding{"t-writes", "u-writes", false});
+                CHECK(pool->stats().resets == resets_before + 1); // it was dirty
+                const auto w0 = c->writes();
+                auto r = co_await c->simple_query("SELECT current_setting('work_mem'), "
+                                                  "current_setting('app.current_tenant_id'), "
+                                                  "current_setting('app.current_user_id')");
+                REQUIRE(r.has_value());
+                CHECK(c->writes() == w0 + 1);
+                const auto row = r->back()[0];
+                CHECK(row.raw(0) == std::optional<std::string_view>("4MB"));
+                CHECK(row.raw(1) == std::optional<std::string_view>("t-writes"));
+                CHECK(row.raw(2) == std::optional<std::string_view>("u-writes"));
+                co_await exec(*c, "SET work_mem = '6MB'");
+            }
+            {
+                // The same through the extended protocol, with a transaction-local binding.
+                auto c = co_await must_acquire(*pool, binding{"t-ext", std::nullopt, true});
+                const auto w0 = c->writes();
+                const std::vector<client::param> p{client::to_param("app.current_tenant_id")};
+                auto r = co_await c->query("SELECT current_setting($1)", p);
+                REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+                CHECK(c->writes() == w0 + 1);
+                CHECK((*r)[0].raw(0) == std::optional<std::string_view>("t-ext"));
+                CHECK(c->transaction() == client::transaction_state::in_transaction);
+            }
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: a transaction-local binding is committed at release and does not leak") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            const std::string table = unique_name("qail_pool_commit");
+            auto a = co_await admin(*server);
+            co_await exec(*a, "CREATE TABLE " + table + " (tenant text)");
+            co_await exec(*a, "GRANT ALL ON " + table + " TO " + env().scram.user);
+            auto config = small_config(1);
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "txn");
+            {
+                auto c = co_await must_acquire(*pool, binding{"t-commit", std::nullopt, true});
+                co_await exec(*c, "INSERT INTO " + table +
+                                      " SELECT current_setting('app.current_tenant_id', true)");
+                CHECK(c->transaction() == client::transaction_state::in_transaction);
+            }
+            // Committed in the background right after release, not when next borrowed.
+            CHECK(co_await eventually(
+                [&]() -> asio::awaitable<bool> {
+                    co_return co_await scalar(*a, "SELECT count(*) FROM " + table +
+                                                      " WHERE tenant = 't-commit'") == "1";
+                },
+                10s));
+            {
+                auto c = co_await must_acquire(*pool, binding{"t-fail", std::nullopt, true});
+                co_await exec(*c, "INSERT INTO " + table + " VALUES ('must roll back')");
+                (void)co_await c->simple_query("SELECT 1/0");
+                CHECK(c->transaction() == client::transaction_state::failed);
+            }
+            {
+                auto c = co_await must_acquire(*pool);
+                CHECK(c->transaction() == client::transaction_state::idle);
+                const auto tenant =
+                    co_await column(*c, "SELECT current_setting('app.current_tenant_id', true)");
+                REQUIRE(tenant.size() == 1);
+                CHECK((!tenant[0] || tenant[0]->empty()));
+                CHECK(co_await scalar(*c, "SELECT count(*) FROM " + table) == "1");
+            }
+            CHECK(pool->stats().destroyed_reset_failed == 0);
+            co_await pool->close();
+            co_await exec(*a, "DROP TABLE " + table);
+            co_await a->close();
+        });
+    }
+}
+
+TEST_CASE("pool: discard_all drops the driver's statements and the driver heals") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.reset = reset_policy::discard_all;
+            config.health_check_interval = 0ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "discard");
+            for (int i = 0; i < 3; ++i) {
+                auto c = co_await must_acquire(*pool, binding{"t" + std::to_string(i), {}, false});
+                auto r = co_await c->execute("SELECT $1::int + 1, "
+                                             "current_setting('app.current_tenant_id')",
+                                             std::int32_t{i});
+                REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
+                CHECK((*r)[0].as<std::int32_t>(0) == i + 1);
+                CHECK((*r)[0].as<std::string>(1) == "t" + std::to_string(i));
+                co_await exec(*c, "SET work_mem = '9MB'; PREPARE mine AS SELECT 1");
+                CHECK(co_await scalar(*c, "SELECT count(*) FROM pg_prepared_statements "
+                                          "WHERE from_sql") == "1");
+            }
+            const auto s = pool->stats();
+            CHECK(s.created == 1);
+            CHECK(s.destroyed_broken == 0);
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: smart reset keeps the driver's prepared statements") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.health_check_interval = 0ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "smart");
+            for (int i = 0; i < 3; ++i) {
+                auto c = co_await must_acquire(*pool);
+                auto r = co_await c->execute("SELECT $1::int", std::int32_t{i});
+                REQUIRE(r.has_value());
+                co_await exec(*c, "PREPARE mine AS SELECT 1");
+                // Protocol-level statements (from_sql = false) are the driver's cache.
+                CHECK(co_await scalar(*c,
+                                      "SELECT count(*) FROM pg_prepared_statements WHERE "
+                                      "NOT from_sql") == std::to_string(c->cached_statements()));
+                CHECK(c->cached_statements() >= 1);
+            }
+            co_await pool->close();
+        });
+    }
+}
+
+TEST_CASE("pool: close wakes waiters and refuses new borrowers") {
+    run_async([&]() -> asio::awaitable<void> {
+        const auto& server = env().pg18;
+        auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                    options_for(server, env().scram), small_config(1), "closing");
+        auto held = co_await must_acquire(*pool);
+        auto ex = co_await asio::this_coro::executor;
+        std::optional<client::error> waiter_error;
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                auto r = co_await pool->acquire();
+                REQUIRE_FALSE(r.has_value());
+                waiter_error = r.error();
+            },
+            report_failure);
+        CHECK(co_await eventually(
+            [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 1; }, 5s));
+        // close() waits for `held`; return it from another coroutine shortly after.
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                CHECK(co_await eventually(
+                    [&]() -> asio::awaitable<bool> { co_return waiter_error.has_value(); }, 5s));
+                held.release();
+            },
+            report_failure);
+        co_await pool->close(10s);
+        REQUIRE(waiter_error.has_value());
+        CHECK(waiter_error->code == pool_errc::pool_closed);
+        auto r = co_await pool->acquire();
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == pool_errc::pool_closed);
+        const auto s = pool->stats();
+        CHECK(s.in_use == 0);
+        CHECK(s.idle == 0);
+    });
+}
+
+TEST_CASE("pool: connect failures are reported with the pool's name") {
+    run_async([&]() -> asio::awaitable<void> {
+        auto options = options_for(env().pg18, env().scram);
+        options.password = "wrong";
+        auto pool = pg_pool::create(co_await asio::this_coro::executor, options, small_config(1),
+                                    "badpass");
+        auto r = co_await pool->acquire();
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == pool_errc::connect_failed);
+        CHECK(r.error().sqlstate() == "28P01");
+        CHECK(r.error().message().find("pool badpass could not connect") != std::string::npos);
+        CHECK(r.error().message().find("wrong") == std::string::npos); // password redacted
+        const auto s = pool->stats();
+        CHECK(s.connecting == 0);
+        CHECK(s.in_use == 0);
+        co_await pool->close();
+    });
+}
+
+TEST_CASE("pool: maintenance refills to min_size and closes idle connections") {
+    run_async([&]() -> asio::awaitable<void> {
+        auto config = small_config(4);
+        config.min_size = 2;
+        config.idle_timeout = 200ms;
+        config.health_check_interval = 0ms;
+        auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                    options_for(env().pg15, env().scram), config, "refill");
+        CHECK(co_await eventually(
+            [&]() -> asio::awaitable<bool> { co_return pool->stats().idle == 2; }, 10s));
+        {
+            std::vector<pooled_connection> held;
+            for (int i = 0; i < 4; ++i)
+                held.push_back(co_await must_acquire(*pool));
+        }
+        CHECK(pool->stats().idle == 4);
+        // Two go after idle_timeout; min_size stay.
+        CHECK(co_await eventually(
+            [&]() -> asio::awaitable<bool> {
+                const auto s = pool->stats();
+                co_return s.idle == 2 && s.destroyed_idle == 2;
+            },
+            10s));
+        pool->resize(1, 1);
+        const auto s = pool->stats();
+        CHECK(s.idle == 1);
+        CHECK(pool->config().max_size == 1);
+        co_await pool->close();
+    });
+}
+
+TEST_CASE("pool: four threads with their own io_context share a pool of 3") {
+    const auto& server = env().pg18;
+    asio::io_context maintenance;
+    auto maintenance_guard = asio::make_work_guard(maintenance);
+    std::thread maintenance_thread([&] { maintenance.run(); });
+
+    auto config = small_config(3);
+    config.acquire_timeout = 30s;
+    auto pool =
+        pg_pool::create(maintenance.get_executor(), options_for(server, env().scram), config, "mt");
+
+    constexpr int threads = 4;
+    constexpr int rounds = 200;
+    std::vector<std::unique_ptr<asio::io_context>> contexts;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    std::vector<std::thread> workers;
+    std::vector<std::future<void>> finished;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < threads; ++t) {
+        contexts.push_back(std::make_unique<asio::io_context>());
+        // Every context keeps running until the pool is closed: connections created on
+        // one are used from the others.
+        guards.push_back(asio::make_work_guard(*contexts.back()));
+        auto done = std::make_shared<std::promise<void>>();
+        finished.push_back(done->get_future());
+        asio::co_spawn(
+            *contexts.back(),
+            [&pool, &failures, t]() -> asio::awaitable<void> {
+                for (int i = 0; i < rounds; ++i) {
+                    auto r = co_await pool->acquire(
+                        binding{"thread-" + std::to_string(t), std::nullopt, (i % 5) == 0});
+                    if (!r) {
+                        ++failures;
+                        continue;
+                    }
+                    auto q = co_await (*r)->simple_query(
+                        "SELECT current_setting('app.current_tenant_id')");
+                    if (!q || q->back()[0].raw(0) !=
+                                  std::optional<std::string_view>("thread-" + std::to_string(t)))
+                        ++failures;
+                    if (i % 7 == 0)
+                        (void)co_await (*r)->simple_query("SET work_mem = '8MB'");
+                }
+            },
+            [done](std::exception_ptr e) {
+                if (e)
+                    done->set_exception(e);
+                else
+                    done->set_value();
+            });
+        workers.emplace_back([ctx = contexts.back().get()] { ctx->run(); });
+    }
+    bool all_finished = true;
+    for (auto& f : finished) {
+        if (f.wait_for(120s) != std::future_status::ready) {
+            all_finished = false;
+            break;
+        }
+        CHECK_NOTHROW(f.get());
+    }
+    CHECK_MESSAGE(all_finished, "deadlock: a worker did not finish within 120 s");
+
+    if (all_finished) {
+        const auto s = pool->stats();
+        CHECK(failures.load() == 0);
+        CHECK(s.acquires == static_cast<std::uint64_t>(threads * rounds));
+        CHECK(s.waiting == 0);
+        CHECK(s.connecting == 0);
+        CHECK(s.created <= 3);
+        CHECK(s.destroyed_broken == 0);
+        std::promise<pool_stats> closed;
+        auto closed_future = closed.get_future();
+        asio::co_spawn(
+            maintenance,
+            [&]() -> asio::awaitable<void> {
+                // Background commits of transaction-local borrows may still be running.
+                co_await pool->close(10s);
+                closed.set_value(pool->stats());
+            },
+            report_failure);
+        REQUIRE(closed_future.wait_for(30s) == std::future_status::ready);
+        const auto after = closed_future.get();
+        CHECK(after.in_use == 0);
+        CHECK(after.idle == 0);
+    }
+    pool.reset();
+    for (auto& g : guards)
+        g.reset();
+    maintenance_guard.reset();
+    if (!all_finished) {
+        for (auto& c : contexts)
+            c->stop();
+        maintenance.stop();
+    }
+    for (auto& w : workers)
+        w.join();
+    maintenance_thread.join();
+}
+
+} // namespace qail::pool
