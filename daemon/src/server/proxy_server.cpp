@@ -3,6 +3,7 @@
 #include "session/client_session.hpp"
 
 #include <qail/client/tls.hpp>
+#include <qail/proxy/http_api.hpp>
 #include <qail/proxy/proxy_server.hpp>
 
 #include <atomic>
@@ -40,6 +41,7 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
     std::mutex tls_mutex;
     std::atomic<std::size_t> next_worker{0};
     std::atomic<std::uint16_t> bound_port{0};
+    std::unique_ptr<http_api_server> http;
 
     asio::io_context& pick_worker() {
         return *workers[next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size()];
@@ -224,6 +226,14 @@ void proxy_server::start() {
                                          ": " + ec.message());
         }
     }
+    if (cfg->listen.http) {
+        std::vector<asio::any_io_executor> executors;
+        for (auto& w : m.workers)
+            executors.push_back(w->get_executor());
+        m.http = std::make_unique<http_api_server>(std::move(executors), cfg->listen.http->host,
+                                                   cfg->listen.http->port, m.state, m.tls);
+        m.http->start();
+    }
     for (auto& a : m.tcp_acceptors)
         m.accept_tcp(*a);
     if (m.unix_acceptor)
@@ -277,6 +287,8 @@ void proxy_server::shutdown(std::chrono::milliseconds timeout) {
         std::error_code ignored;
         std::filesystem::remove(m.unix_path, ignored);
     }
+    if (m.http)
+        m.http->stop();
     // Wait for sessions to leave their transactions, up to the timeout.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
