@@ -56,6 +56,34 @@ TEST_CASE("qail-query prints rows tab-separated, and -v how it connected") {
                          std::string(QAIL_IO_BACKEND_NAME) + "\n7\n");
 }
 
+TEST_CASE("qail-query --ast runs a QAIL AST from a JSON file, and -v prints its SQL") {
+    const auto& e = qail::test::env();
+    const std::string file = "/tmp/qail-query-ast-test.json";
+    {
+        FILE* f = std::fopen(file.c_str(), "w");
+        REQUIRE(f != nullptr);
+        const std::string json =
+            R"({"action":"Get","table":"pg_catalog.pg_database","columns":[{"Named":"datname"}],)"
+            R"("cages":[{"kind":"Filter","conditions":[{"left":{"Named":"datname"},"op":"Eq",)"
+            R"("value":{"String":")" +
+            e.database + R"("}}],"logical_op":"And"}]})";
+        std::fputs(json.c_str(), f);
+        std::fclose(f);
+    }
+    const auto plain = qail_query("--ast " + file + " " + url(e.pg15, "&sslmode=disable"));
+    CHECK(plain.status == 0);
+    CHECK(plain.out == e.database + "\n");
+    const auto v = qail_query("-v --ast " + file + " " + url(e.pg18, "&sslmode=disable"));
+    CHECK(v.status == 0);
+    CHECK(v.out.find("sql: SELECT \"datname\" FROM \"pg_catalog\".\"pg_database\" WHERE "
+                     "\"datname\" = $1\n") != std::string::npos);
+    CHECK(v.out.find("params: $1 = '" + e.database + "'") != std::string::npos);
+    const auto missing = qail_query("--ast /nonexistent/ast.json " + url(e.pg15, ""));
+    CHECK(missing.status == 65);
+    CHECK(missing.out.find("/nonexistent/ast.json") != std::string::npos);
+    std::remove(file.c_str());
+}
+
 TEST_CASE("qail-query exits non-zero with the SQLSTATE and message on error") {
     const auto& e = qail::test::env();
     const auto r = qail_query(url(e.pg18, "&sslmode=disable") + " 'SELECT 1/0'");
