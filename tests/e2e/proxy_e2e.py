@@ -622,6 +622,47 @@ def unix_socket_and_protocol_3_2_on_pg18():
 
 
 @test
+def admin_endpoints_report_live_state():
+    import json
+    import urllib.request
+
+    with Proxy() as p:
+        base = "http://127.0.0.1:%d" % p.admin_port
+
+        def get(path):
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                return r.status, r.read().decode()
+
+        with p.connect("alice") as a:
+            a.execute("SELECT 1")
+            status, body = get("/healthz")
+            assert status == 200
+            status, body = get("/readyz")
+            assert status == 200, body
+            # The backend is released just after the answer is sent: wait for it (bounded).
+            deadline = time.time() + 5
+            while True:
+                status, body = get("/metrics")
+                if 'qail_proxy_client_connections{state="idle"} 1' in body or time.time() > deadline:
+                    break
+                time.sleep(0.02)
+            assert 'qail_proxy_client_connections{state="idle"} 1' in body, body[:2000]
+            assert 'qail_proxy_server_connections{database="appdb"' in body
+            assert "qail_proxy_build_info" in body
+            status, body = get("/admin/pools")
+            pools = json.loads(body)["pools"]
+            assert [x["database"] for x in pools] == ["appdb"]
+            assert pools[0]["mode"] == "transaction"
+            status, body = get("/admin/clients")
+            clients = json.loads(body)["clients"]
+            assert len(clients) == 1 and clients[0]["user"] == "alice"
+        # A failed login is counted.
+        expect_connect_error(lambda: p.connect("alice", "wrong"), "password authentication failed")
+        status, body = get("/metrics")
+        assert 'qail_proxy_auth_failures_total{database="appdb"} 1' in body
+
+
+@test
 def check_config_names_file_and_line():
     d = tempfile.mkdtemp()
     path = os.path.join(d, "bad.yaml")
