@@ -5,11 +5,20 @@
 #include <qail/proxy/proxy_server.hpp>
 #include <qail/proxy/version.hpp>
 
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -46,6 +55,73 @@ void sd_notify(std::string_view state) {
     ::close(fd);
 }
 
+// /readyz: every configured backend accepted a TCP connection within the last probe
+// (every 2 s, 1 s timeout each), and the proxy is not shutting down.
+struct readiness {
+    struct entry {
+        std::string database;
+        std::string host;
+        std::uint16_t port = 0;
+        std::atomic<bool> reachable{false};
+        std::string error; // guarded by mutex
+    };
+    std::vector<std::unique_ptr<entry>> entries;
+    std::mutex mutex;
+    std::atomic<bool> stopping{false};
+
+    asio::awaitable<void> probe_loop() {
+        using namespace asio::experimental::awaitable_operators;
+        constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer pause(ex);
+        while (!stopping) {
+            for (auto& e : entries) {
+                asio::ip::tcp::resolver resolver(ex);
+                auto [rec, results] =
+                    co_await resolver.async_resolve(e->host, std::to_string(e->port), tok);
+                std::string err = rec ? rec.message() : std::string{};
+                bool ok = false;
+                if (!rec) {
+                    asio::ip::tcp::socket sock(ex);
+                    asio::steady_timer limit(ex, std::chrono::seconds(1));
+                    auto r =
+                        co_await (asio::async_connect(sock, results, tok) || limit.async_wait(tok));
+                    if (r.index() == 0) {
+                        const auto& [cec, ep] = std::get<0>(r);
+                        ok = !cec;
+                        err = cec ? cec.message() : std::string{};
+                    } else {
+                        err = "connect timed out";
+                    }
+                }
+                e->reachable = ok;
+                std::lock_guard lock(mutex);
+                e->error = err;
+            }
+            pause.expires_after(std::chrono::seconds(2));
+            co_await pause.async_wait(tok);
+        }
+    }
+
+    std::pair<bool, std::string> report() {
+        bool ok = !stopping;
+        std::string body =
+            "{\"shutting_down\":" + std::string(stopping ? "true" : "false") + ",\"databases\":[";
+        std::lock_guard lock(mutex);
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            const auto& e = *entries[i];
+            ok = ok && e.reachable;
+            body += (i ? "," : "") + std::string("{\"database\":\"") + e.database +
+                    "\",\"reachable\":" + (e.reachable ? "true" : "false");
+            if (!e.reachable && !e.error.empty())
+                body += ",\"error\":\"" + e.error + "\"";
+            body += "}";
+        }
+        body += "]}";
+        return {ok, body};
+    }
+};
+
 void print_errors(const load_result& r) {
     for (const auto& e : r.errors)
         std::cerr << e.to_string() << '\n';
@@ -72,28 +148,25 @@ int run(const std::string& path) {
     }
     metrics->set_pool_provider([&server] { return server.pool_snapshots(); });
 
-    // Signals and the admin server run on the main thread's own loop.
+    // Signals, readiness probes and the admin server run on the main thread's own loop.
     asio::io_context main_loop(1);
+    readiness ready;
+    for (const auto& db : cfg.databases) {
+        auto e = std::make_unique<readiness::entry>();
+        e->database = db.name;
+        e->host = db.host;
+        e->port = db.port;
+        ready.entries.push_back(std::move(e));
+    }
+    asio::co_spawn(main_loop, ready.probe_loop(), [](std::exception_ptr e) {
+        if (e)
+            spdlog::error("readiness probe stopped with an exception");
+    });
     std::unique_ptr<admin_server> admin;
     if (cfg.listen.admin) {
         admin_handlers h;
         h.metrics = [metrics] { return metrics->render(); };
-        h.ready = [&server] {
-            // Ready when every pool has, or can open, a connection: no pool may be
-            // failing to connect with nothing idle.
-            bool ok = true;
-            std::string body = "{\"databases\":[";
-            bool first = true;
-            for (const auto& p : server.pool_snapshots()) {
-                const bool db_ok = p.idle + p.in_use > 0 || p.created > p.destroyed;
-                ok = ok && db_ok;
-                body += (first ? "" : ",") + std::string("{\"database\":\"") + p.database +
-                        "\",\"ready\":" + (db_ok ? "true" : "false") + "}";
-                first = false;
-            }
-            body += "]}";
-            return std::pair{ok, body};
-        };
+        h.ready = [&ready] { return ready.report(); };
         h.pools = [&server] { return server.pools_json(); };
         h.clients = [&server] { return server.clients_json(); };
         h.on_request = [metrics](std::string_view route, int status, double seconds) {
@@ -143,6 +216,7 @@ int run(const std::string& path) {
                 return;
             }
             sd_notify("STOPPING=1");
+            ready.stopping = true;
             if (sig == SIGTERM) {
                 spdlog::info("SIGTERM: draining (up to {} ms)",
                              cfg.limits.shutdown_timeout.count());

@@ -637,8 +637,6 @@ def admin_endpoints_report_live_state():
             a.execute("SELECT 1")
             status, body = get("/healthz")
             assert status == 200
-            status, body = get("/readyz")
-            assert status == 200, body
             # The backend is released just after the answer is sent: wait for it (bounded).
             deadline = time.time() + 5
             while True:
@@ -660,6 +658,48 @@ def admin_endpoints_report_live_state():
         expect_connect_error(lambda: p.connect("alice", "wrong"), "password authentication failed")
         status, body = get("/metrics")
         assert 'qail_proxy_auth_failures_total{database="appdb"} 1' in body
+
+
+def http_status(url):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_status(url, want, seconds=8):
+    deadline = time.time() + seconds
+    while True:
+        status, body = http_status(url)
+        if status == want or time.time() > deadline:
+            return status, body
+        time.sleep(0.05)
+
+
+@test
+def readyz_follows_backend_reachability():
+    dead_port = free_port()
+    with Proxy(databases={"appdb": {}, "otherdb": {"port": dead_port}}) as p:
+        url = "http://127.0.0.1:%d/readyz" % p.admin_port
+        status, body = wait_status(url, 503)
+        assert status == 503 and '"database":"otherdb","reachable":false' in body, body
+        # The backend comes up (a listener on its port): ready within seconds, with no
+        # client ever having connected.
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("127.0.0.1", dead_port))
+        lsock.listen(16)
+        status, body = wait_status(url, 200)
+        assert status == 200, body
+        # And goes away again: not ready within seconds.
+        lsock.close()
+        status, body = wait_status(url, 503)
+        assert status == 503, body
+        status, body = http_status("http://127.0.0.1:%d/healthz" % p.admin_port)
+        assert status == 200
 
 
 @test
