@@ -937,7 +937,6 @@ void session::prepare_on_backend(const std::shared_ptr<statement_def>& def, std:
 
 void session::forward_message(char type, bool whole, std::string_view bytes,
                               std::string& to_server) {
-    spdlog::trace("client {}: message '{}' ({} bytes)", peer_, type, bytes.size());
     if (type == 'S' || type == 'Q' || type == 'F') {
         ++pending_ready_;
         unsynced_ = false;
@@ -1086,7 +1085,6 @@ bool session::answer_locally(char type, std::string_view bytes) {
 
 bool session::on_server_message(char type, std::string_view bytes) {
     using k = expect::kind;
-    spdlog::trace("client {}: server message '{}', {} answers owed", peer_, type, expects_.size());
     if (type == 'C') {
         // However it was sent (simple or extended protocol), a completed DEALLOCATE ALL
         // or DISCARD ALL dropped every statement on this backend, the client's included.
