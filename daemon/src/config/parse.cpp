@@ -139,8 +139,8 @@ public:
         }
         std::map<std::string, int, std::less<>> seen;
         for (auto it = map.begin(); it != map.end(); ++it) {
-            const YAML::Node& key = it->first;
-            const YAML::Node& value = it->second;
+            const YAML::Node key = it->first; // copies: *it is a temporary proxy
+            const YAML::Node value = it->second;
             const position key_at = pos(key.Mark());
             if (!key.IsScalar()) {
                 error(key_at, where_name(path) + "keys must be plain names");
@@ -434,7 +434,7 @@ void parse_databases(reader& r, const YAML::Node& v, const std::string& path, po
     }
     std::map<std::string, int, std::less<>> seen;
     for (auto it = v.begin(); it != v.end(); ++it) {
-        const YAML::Node& key = it->first;
+        const YAML::Node key = it->first; // a copy: *it is a temporary proxy
         const position key_at = reader::pos(key.Mark());
         if (!key.IsScalar() || !valid_name(key.Scalar())) {
             r.error(key_at, path + ": database names must be 1..63 bytes without spaces or "
