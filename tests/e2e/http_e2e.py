@@ -13,11 +13,8 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import resource
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +22,8 @@ import urllib.error
 import urllib.request
 
 import psycopg
+
+from e2e_support import ProxyProcess, free_port, load_env
 
 TESTS = {}
 ENV = None
@@ -37,23 +36,6 @@ ISSUER = "https://issuer.e2e"
 def test(fn):
     TESTS[fn.__name__] = fn
     return fn
-
-
-def load_env():
-    env = {}
-    with open(os.environ["QAIL_PG_ENV"]) as f:
-        for line in f:
-            line = line.strip()
-            if line and "=" in line and not line.startswith("#"):
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def admin_conn(pg="15"):
@@ -81,7 +63,7 @@ def jwt(claims=None, secret=SECRET, alg="HS256", **overrides):
     return header + "." + payload + "." + b64url(sig)
 
 
-class Proxy:
+class Proxy(ProxyProcess):
     """A qail-proxy process with listen.http and a generated config."""
 
     def __init__(self, db_opts=None, http_extra=None, pg="15", workers=2):
@@ -120,29 +102,7 @@ class Proxy:
             "limits:",
             "  shutdown_timeout_ms: 5000",
         ]
-        self.config_path = os.path.join(self.dir, "qail-proxy.yaml")
-        with open(self.config_path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.log_path = os.path.join(self.dir, "proxy.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PROXY_BIN, "--config", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("qail-proxy exited at start:\n" + self.read_log())
-            try:
-                with socket.create_connection(("127.0.0.1", self.http_port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("qail-proxy did not start listening on HTTP:\n" + self.read_log())
-
-    def read_log(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
+        super().__init__(PROXY_BIN, self.dir, lines, self.http_port)
 
     def request(self, path, body, token=None, method="POST", headers=None):
         """Returns (status, parsed JSON body, response headers)."""
@@ -165,18 +125,6 @@ class Proxy:
         status, body, headers = self.request(path, ast, token if token is not None else jwt(), **kw)
         assert status == expect, "expected %d, got %d: %s" % (expect, status, body)
         return body
-
-    def stop(self, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("qail-proxy did not stop within %ds" % timeout)
-        self.log.close()
-        return self.proc.returncode
 
     def __enter__(self):
         return self

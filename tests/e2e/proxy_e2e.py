@@ -19,6 +19,8 @@ import time
 
 import psycopg
 
+from e2e_support import ProxyProcess, free_port, load_env
+
 TESTS = {}
 
 
@@ -27,30 +29,13 @@ def test(fn):
     return fn
 
 
-def load_env():
-    env = {}
-    with open(os.environ["QAIL_PG_ENV"]) as f:
-        for line in f:
-            line = line.strip()
-            if line and "=" in line and not line.startswith("#"):
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
 ENV = None
 PROXY_BIN = None
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Proxy:
+class Proxy(ProxyProcess):
     """A qail-proxy process with a generated config."""
 
     def __init__(self, databases=None, users=None, extra="", pg="15", workers=2):
@@ -100,29 +85,7 @@ class Proxy:
         lines.append("  auth_failure_delay_ms: 100")
         lines.append("  shutdown_timeout_ms: 10000")
         lines.append(extra)
-        self.config_path = os.path.join(self.dir, "qail-proxy.yaml")
-        with open(self.config_path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.log_path = os.path.join(self.dir, "proxy.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PROXY_BIN, "--config", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("qail-proxy exited at start:\n" + self.read_log())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("qail-proxy did not start listening:\n" + self.read_log())
-
-    def read_log(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
+        super().__init__(PROXY_BIN, self.dir, lines, self.port)
 
     def params(self, user="alice", password=None, db="appdb", **kw):
         pw = password if password is not None else {"alice": "alice-pw", "bob": "bob-pw"}.get(user, "")
@@ -134,23 +97,11 @@ class Proxy:
     def connect(self, user="alice", password=None, db="appdb", **kw):
         return psycopg.connect(autocommit=True, **self.params(user, password, db, **kw))
 
-    def stop(self, sig=signal.SIGINT, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("qail-proxy did not stop within %ds" % timeout)
-        self.log.close()
-        return self.proc.returncode
-
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        code = self.stop()
+        self.stop()
         if exc[0] is not None:
             sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
         return False

@@ -1,0 +1,68 @@
+"""Shared by the end-to-end suites: the harness environment, free ports, and a
+qail-proxy process started from a generated config (bounded waits only)."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+def load_env():
+    env = {}
+    with open(os.environ["QAIL_PG_ENV"]) as f:
+        for line in f:
+            line = line.strip()
+            if line and "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                env[k] = v
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ProxyProcess:
+    """Writes `lines` as the config in `directory`, starts `binary` on it and waits (15 s
+    at most) until `wait_port` accepts connections."""
+
+    def __init__(self, binary, directory, lines, wait_port):
+        self.dir = directory
+        self.config_path = os.path.join(directory, "qail-proxy.yaml")
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log_path = os.path.join(directory, "proxy.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([binary, "--config", self.config_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("qail-proxy exited at start:\n" + self.read_log())
+            try:
+                with socket.create_connection(("127.0.0.1", wait_port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("qail-proxy did not start listening on %d:\n%s" %
+                             (wait_port, self.read_log()))
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGINT, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("qail-proxy did not stop within %ds" % timeout)
+        self.log.close()
+        return self.proc.returncode
