@@ -551,8 +551,22 @@ def sigterm_lets_open_transaction_commit():
         a.execute("BEGIN")
         a.execute("INSERT INTO e2e_term VALUES (1)")
         p.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)  # the proxy is draining; the transaction is still open
+        # Bounded wait until the proxy has taken the signal and is draining.
+        deadline = time.time() + 10
+        while "SIGTERM: draining" not in p.read_log() and time.time() < deadline:
+            time.sleep(0.02)
+        assert "SIGTERM: draining" in p.read_log()
         assert p.proc.poll() is None, "exited with a transaction open"
+        # New clients are refused while draining (the listener closes within seconds).
+        deadline = time.time() + 5
+        refused = False
+        while not refused and time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", p.port), timeout=1).close()
+                time.sleep(0.05)
+            except OSError:
+                refused = True
+        assert refused, "the listener still accepts during the drain"
         a.execute("COMMIT")
         a.close()
         p.proc.wait(15)
