@@ -66,3 +66,33 @@ class ProxyProcess:
                 raise AssertionError("qail-proxy did not stop within %ds" % timeout)
         self.log.close()
         return self.proc.returncode
+
+
+
+class OwnPostgres:
+    """A PostgreSQL 15 server of the test's own (tests/harness/own-pg), for what the
+    shared harness servers must not suffer, e.g. a restart. Trust authentication for
+    user postgres on 127.0.0.1:`port`."""
+
+    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "own-pg")
+
+    def __init__(self):
+        import tempfile
+        self.dir = tempfile.mktemp(prefix="qail-own-pg-")
+        out = subprocess.run([self.SCRIPT, "up", self.dir], check=True, timeout=180,
+                             capture_output=True, text=True)
+        self.port = int(out.stdout.strip().splitlines()[-1])
+
+    def restart(self):
+        """A fast shutdown (every backend terminated) and a start on the same port."""
+        subprocess.run([self.SCRIPT, "restart", self.dir], check=True, timeout=180)
+
+    def stop(self):
+        subprocess.run([self.SCRIPT, "down", self.dir], check=False, timeout=180)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False

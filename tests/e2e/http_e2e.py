@@ -13,8 +13,11 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import resource
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +69,7 @@ def jwt(claims=None, secret=SECRET, alg="HS256", **overrides):
 class Proxy(ProxyProcess):
     """A qail-proxy process with listen.http and a generated config."""
 
-    def __init__(self, db_opts=None, http_extra=None, pg="15", workers=2):
+    def __init__(self, db_opts=None, http_extra=None, pg="15", workers=2, extra_lines=()):
         self.dir = tempfile.mkdtemp(prefix="qail-http-e2e-")
         self.port = free_port()
         self.http_port = free_port()
@@ -101,7 +104,8 @@ class Proxy(ProxyProcess):
             "    audience: %s" % AUDIENCE,
             "limits:",
             "  shutdown_timeout_ms: 5000",
-        ]
+        ] + list(extra_lines)
+        self.lines = lines
         super().__init__(PROXY_BIN, self.dir, lines, self.http_port)
 
     def request(self, path, body, token=None, method="POST", headers=None):
@@ -387,6 +391,63 @@ def batch_transaction_is_atomic():
                        path="/v1/batch")
         assert len(body["results"]) == 2 and body["results"][0]["count"] == 4, body
     fresh_table("e2e_http_batch", "SELECT 1")
+
+
+@test
+def https_and_certificate_reload():
+    import shutil
+    import ssl
+    d = tempfile.mkdtemp(prefix="qail-http-tls-")
+    cert, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    shutil.copy(ENV["QAIL_TEST_SERVER_CERT"], cert)
+    shutil.copy(ENV["QAIL_TEST_SERVER_KEY"], key)
+    body = json.dumps(get("pg_catalog.pg_class", columns=["relname"])).encode()
+    with Proxy(extra_lines=["tls:", "  cert: " + cert, "  key: " + key]) as p:
+        def https(conn=None, cafile=ENV["QAIL_TEST_CA"]):
+            if conn is None:
+                ctx = ssl.create_default_context(cafile=cafile)
+                conn = http.client.HTTPSConnection("127.0.0.1", p.http_port, timeout=30,
+                                                   context=ctx)
+            conn.request("POST", "/v1/query?format=arrays", body,
+                         {"Authorization": "Bearer " + jwt(), "Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = json.loads(r.read())
+            assert r.status == 200, (r.status, data)
+            assert ["pg_class"] in data["rows"]
+            return conn
+
+        before = https()
+        # Plain HTTP on the TLS listener gets no HTTP answer.
+        with socket.create_connection(("127.0.0.1", p.http_port), timeout=10) as s:
+            s.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+            try:
+                answer = s.recv(100)
+            except OSError:
+                answer = b""
+            assert not answer.startswith(b"HTTP/"), answer
+        # New certificate files and SIGHUP: new connections get the new certificate...
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key + ".new", "-out", cert + ".new", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-days", "2"],
+                       check=True, capture_output=True, timeout=60)
+        os.replace(cert + ".new", cert)
+        os.replace(key + ".new", key)
+        p.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while True:
+            try:
+                https(cafile=cert).close()
+                break
+            except ssl.SSLCertVerificationError:
+                assert time.time() < deadline, "the new certificate was not served within 10 s"
+                time.sleep(0.05)
+        try:
+            https().close()
+            raise AssertionError("a new connection still got the old certificate")
+        except ssl.SSLCertVerificationError:
+            pass
+        # ...and a connection from before the reload carries on.
+        https(before).close()
 
 
 @test

@@ -19,7 +19,7 @@ import time
 
 import psycopg
 
-from e2e_support import ProxyProcess, free_port, load_env
+from e2e_support import OwnPostgres, ProxyProcess, free_port, load_env
 
 TESTS = {}
 
@@ -288,7 +288,67 @@ def no_session_state_crosses_clients():
             assert b.execute("SELECT current_setting('app.current_tenant_id', true)").fetchone()[0] == "globex"
             assert a.execute("SELECT current_setting('app.current_tenant_id', true)").fetchone()[0] == "acme"
             # A's own settings come back with it (tracked and re-applied).
-            assert a.execute("SHOW work_mem").fetchone()[0] != "77MB" or True
+            assert a.execute("SHOW work_mem").fetchone()[0] == "77MB"
+            assert b.execute("SHOW work_mem").fetchone()[0] != "77MB"
+
+
+@test
+def set_and_reset_follow_the_client():
+    # PostgreSQL 15 reports neither work_mem nor search_path: the proxy carries them from
+    # the SET/RESET statements it relays. pool_size 1 and bob running in between: every
+    # one of alice's transactions starts on a connection reset since her last one.
+    for pg in ("15", "18"):
+        with Proxy(databases={"appdb": {"pool_size": 1}}, pg=pg) as p:
+            with p.connect("alice") as a, p.connect("bob") as b:
+                default_wm = b.execute("SHOW work_mem").fetchone()[0]
+                default_sp = b.execute("SHOW search_path").fetchone()[0]
+
+                def show(name):
+                    assert b.execute("SHOW %s" % name).fetchone()[0] != "5MB"
+                    return a.execute("SHOW %s" % name).fetchone()[0]
+
+                a.execute("SET search_path TO e2e_a, public")  # simple protocol
+                a.execute("SET work_mem = '5MB'", [])  # extended, unnamed statement
+                a.execute("SET TIME ZONE 'Asia/Tokyo'", prepare=True)  # extended, named
+                for _ in range(2):
+                    assert show("search_path") == "e2e_a, public"
+                    assert show("work_mem") == "5MB"
+                    assert show("TimeZone") == "Asia/Tokyo"
+                    assert b.execute("SHOW search_path").fetchone()[0] == default_sp
+                    assert b.execute("SHOW TimeZone").fetchone()[0] != "Asia/Tokyo"
+                # Rolled back, explicitly or with the implicit transaction of a Query.
+                a.execute("BEGIN")
+                a.execute("SET work_mem = '7MB'")
+                a.execute("ROLLBACK")
+                assert show("work_mem") == "5MB"
+                expect_error(lambda: a.execute("SET work_mem = '9MB'; SELECT 1/0"), "22012")
+                assert show("work_mem") == "5MB"
+                # Committed inside a Query whose last statement fails.
+                expect_error(lambda: a.execute("BEGIN; SET work_mem = '11MB'; COMMIT; "
+                                               "SELECT 1/0"), "22012")
+                assert show("work_mem") == "11MB"
+                # SET LOCAL lasts one transaction.
+                with a.transaction():
+                    a.execute("SET LOCAL work_mem = '13MB'")
+                    assert a.execute("SHOW work_mem").fetchone()[0] == "13MB"
+                assert show("work_mem") == "11MB"
+                a.execute("RESET work_mem")
+                assert show("work_mem") == default_wm
+                a.execute("SET work_mem = '3MB'")
+                a.execute("RESET ALL")
+                assert show("work_mem") == default_wm
+                assert show("search_path") == default_sp
+                # A hostile value is a value: bound, never spliced into SQL.
+                a.execute("CREATE TABLE IF NOT EXISTS e2e_sp_canary (x int)")
+                a.execute("""SET search_path = 'x"; DROP TABLE e2e_sp_canary; --', public""")
+                assert show("search_path") == '"x""; DROP TABLE e2e_sp_canary; --", public'
+                assert a.execute("SELECT to_regclass('public.e2e_sp_canary') IS NOT NULL"
+                                 ).fetchone()[0]
+                a.execute("RESET search_path")
+                a.execute("DROP TABLE e2e_sp_canary")
+                # What the proxy cannot carry is refused, and the session goes on.
+                expect_error(lambda: a.execute("SET application_name = E'tab\\there'"), "0A000")
+                assert a.execute("SELECT 1").fetchone()[0] == 1
 
 
 @test
@@ -612,6 +672,20 @@ def admin_endpoints_report_live_state():
             assert 'qail_proxy_client_connections{state="idle"} 1' in body, body[:2000]
             assert 'qail_proxy_server_connections{database="appdb"' in body
             assert "qail_proxy_build_info" in body
+            # Each query was timed; the second transaction's link reset the backend the
+            # first one used (pool_size 2: the LIFO pool hands back the same one).
+            assert metric(body, 'qail_proxy_query_duration_seconds_count{database="appdb"}') >= 1
+            a.execute("SELECT 2")
+            deadline = time.time() + 5
+            while True:
+                status, body = get("/metrics")
+                if metric(body, 'qail_proxy_resets_total{database="appdb"}') >= 1 or \
+                        time.time() > deadline:
+                    break
+                time.sleep(0.02)
+            assert metric(body, 'qail_proxy_resets_total{database="appdb"}') >= 1, body[:3000]
+            assert metric(body, 'qail_proxy_query_duration_seconds_count{database="appdb"}') >= 2
+            assert metric(body, 'qail_proxy_transaction_duration_seconds_count{database="appdb"}') >= 2
             status, body = get("/admin/pools")
             pools = json.loads(body)["pools"]
             assert [x["database"] for x in pools] == ["appdb"]
@@ -623,6 +697,90 @@ def admin_endpoints_report_live_state():
         expect_connect_error(lambda: p.connect("alice", "wrong"), "password authentication failed")
         status, body = get("/metrics")
         assert 'qail_proxy_auth_failures_total{database="appdb"} 1' in body
+
+
+def metric(text, series):
+    """The value of one sample line of a Prometheus exposition (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@test
+def postgres_restart_under_idle_clients():
+    # A server of this test's own is restarted (fast shutdown terminates every backend);
+    # the idle clients' next transactions succeed without restarting the proxy.
+    with OwnPostgres() as pg:
+        dbs = {"appdb": {"port": pg.port, "dbname": "postgres", "user": "postgres",
+                         "password": "unused", "pool_size": 3}}
+        with Proxy(databases=dbs) as p:
+            clients = [p.connect("carol") for _ in range(6)]
+            try:
+                # Fill the pool: three transactions held open at once, then idle.
+                for c in clients[:3]:
+                    c.execute("BEGIN")
+                    c.execute("SELECT 1")
+                old = {c.execute("SELECT pg_backend_pid()").fetchone()[0] for c in clients[:3]}
+                for c in clients[:3]:
+                    c.execute("COMMIT")
+                pg.restart()
+                for i, c in enumerate(clients):
+                    assert c.execute("SELECT %s::int", [i]).fetchone()[0] == i
+                    pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+                    assert pid not in old, "a connection from before the restart was reused"
+            finally:
+                for c in clients:
+                    c.close()
+
+
+@test
+def idle_timeouts_close_idle_clients():
+    import select
+    extra = "  client_idle_timeout_ms: 1500\n  idle_transaction_timeout_ms: 800"
+    with Proxy(extra=extra) as p:
+        with p.connect("carol") as setup:
+            setup.execute("CREATE TABLE IF NOT EXISTS e2e_idle (x int)")
+            setup.execute("TRUNCATE e2e_idle")
+        a = p.connect("carol")
+        b = p.connect("carol")
+        try:
+            # a goes idle inside a transaction: closed with 25P03, its insert rolled back.
+            a.execute("BEGIN")
+            a.execute("INSERT INTO e2e_idle VALUES (1)")
+            started = time.time()
+            # b stays busy meanwhile (a query every 200 ms): never closed.
+            closed = False
+            while time.time() - started < 10:
+                r, _, _ = select.select([a.fileno()], [], [], 0.2)
+                if r:
+                    closed = True
+                    break
+                assert b.execute("SELECT 1").fetchone()[0] == 1
+            assert closed, "the idle-in-transaction client was not closed within 10 s"
+            try:
+                a.execute("SELECT 1")
+                raise AssertionError("the closed client could still query")
+            except psycopg.OperationalError as e:
+                assert "idle-in-transaction" in str(e) or "closed" in str(e), str(e)
+            for _ in range(10):  # 2 s of activity, past client_idle_timeout_ms
+                assert b.execute("SELECT 1").fetchone()[0] == 1
+                time.sleep(0.2)
+            with p.connect("carol") as c:
+                assert c.execute("SELECT count(*) FROM e2e_idle").fetchone()[0] == 0
+            # Now b idles (outside a transaction): closed with 57P05 after 1.5 s.
+            r, _, _ = select.select([b.fileno()], [], [], 10)
+            assert r, "the idle client was not closed within 10 s"
+            try:
+                b.execute("SELECT 1")
+                raise AssertionError("the closed client could still query")
+            except psycopg.OperationalError as e:
+                assert "idle-session" in str(e) or "closed" in str(e), str(e)
+            log = p.read_log()
+            assert "idle in a transaction" in log and "ms idle" in log, log[-2000:]
+        finally:
+            a.close()
+            b.close()
 
 
 def http_status(url):

@@ -118,7 +118,8 @@ struct http_api_server::impl : std::enable_shared_from_this<impl> {
     std::string host;
     std::uint16_t requested_port;
     std::shared_ptr<shared_state> state;
-    std::shared_ptr<asio::ssl::context> tls;
+    std::shared_ptr<asio::ssl::context> tls; // guarded by tls_mutex (replaced on reload)
+    std::mutex tls_mutex;
     http::api_handler handler;
     tcp::acceptor acceptor;
     std::atomic<std::uint16_t> bound_port{0};
@@ -281,10 +282,17 @@ struct http_api_server::impl : std::enable_shared_from_this<impl> {
         co_return true;
     }
 
+    std::shared_ptr<asio::ssl::context> current_tls() {
+        std::lock_guard lock(tls_mutex);
+        return tls;
+    }
+
     static asio::awaitable<void> connection(std::shared_ptr<impl> self, tcp::socket socket) {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        if (!self->tls) {
+        // This connection keeps the context it started with, even if a reload replaces it.
+        const auto tls_context = self->current_tls();
+        if (!tls_context) {
             auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
             const auto id = self->admit(closer_for(stream));
             if (!id)
@@ -297,7 +305,7 @@ struct http_api_server::impl : std::enable_shared_from_this<impl> {
         }
         using tls_stream = beast::ssl_stream<beast::tcp_stream>;
         auto stream =
-            std::make_shared<tls_stream>(beast::tcp_stream(std::move(socket)), *self->tls);
+            std::make_shared<tls_stream>(beast::tcp_stream(std::move(socket)), *tls_context);
         const auto id = self->admit(closer_for(stream));
         if (!id)
             co_return;
@@ -371,6 +379,11 @@ http_api_server::http_api_server(std::vector<boost::asio::any_io_executor> worke
 
 http_api_server::~http_api_server() {
     stop();
+}
+
+void http_api_server::set_tls(std::shared_ptr<boost::asio::ssl::context> tls) {
+    std::lock_guard lock(impl_->tls_mutex);
+    impl_->tls = std::move(tls);
 }
 
 void http_api_server::start() {

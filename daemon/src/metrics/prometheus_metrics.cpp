@@ -117,7 +117,7 @@ constexpr std::array<family_def, static_cast<std::size_t>(fam::count_)> families
     {fam::acquire_timeouts_total, kind::counter, source::event,
      {"qail_proxy_acquire_timeouts_total", "counter", "database",
       "Clients that gave up waiting for a backend connection."}},
-    {fam::resets_total, kind::counter, source::event,
+    {fam::resets_total, kind::counter, source::scrape,
      {"qail_proxy_resets_total", "counter", "database",
       "Deterministic resets run on released backend connections."}},
     {fam::prepared_statements_total, kind::counter, source::event,
@@ -213,7 +213,6 @@ struct database_series {
     prom::Histogram* query;
     prom::Counter* auth_failures;
     prom::Counter* acquire_timeouts;
-    prom::Counter* resets;
 };
 
 /// HTTP status codes 100..599 each get a lazily created counter.
@@ -330,7 +329,6 @@ struct prometheus_metrics::impl {
                 &histogram(fam::query_duration_seconds).Add(labels, duration_buckets()),
                 &counter(fam::auth_failures_total).Add(labels),
                 &counter(fam::acquire_timeouts_total).Add(labels),
-                &counter(fam::resets_total).Add(labels),
             };
         });
     }
@@ -410,6 +408,7 @@ struct prometheus_metrics::impl {
             sum.max_size += p.max_size;
             sum.created += p.created;
             sum.destroyed += p.destroyed;
+            sum.resets += p.resets;
             sum.wait_seconds_max = std::max(sum.wait_seconds_max, p.wait_seconds_max);
             if (sum.mode != p.mode) {
                 sum.mode = other_label;
@@ -452,6 +451,7 @@ struct prometheus_metrics::impl {
                          static_cast<double>(p.created));
             gauge_sample(fam::server_connections_closed_total, db, std::nullopt,
                          static_cast<double>(p.destroyed));
+            gauge_sample(fam::resets_total, db, std::nullopt, static_cast<double>(p.resets));
         }
 
         std::vector<prom::MetricFamily> result;
@@ -546,10 +546,6 @@ void prometheus_metrics::transaction(std::string_view database, double seconds) 
 
 void prometheus_metrics::query(std::string_view database, double seconds) {
     impl_->database(database).query->Observe(seconds);
-}
-
-void prometheus_metrics::reset(std::string_view database) {
-    impl_->database(database).resets->Increment();
 }
 
 void prometheus_metrics::prepared(prepared_event e) {

@@ -264,8 +264,10 @@ void proxy_server::reload(config cfg) {
     auto tls = impl::make_tls(cfg.tls); // throws: the reload fails, the old config stays
     {
         std::lock_guard lock(m.tls_mutex);
-        m.tls = std::move(tls);
+        m.tls = tls;
     }
+    if (m.http)
+        m.http->set_tls(tls); // new certificate files (or TLS turned on or off) for HTTP too
     m.state->update(std::make_shared<const config>(std::move(cfg)));
     spdlog::info("configuration reloaded");
 }
@@ -338,6 +340,7 @@ std::vector<pool_snapshot> proxy_server::pool_snapshots() const {
         p.destroyed = s.destroyed_broken + s.destroyed_expired + s.destroyed_idle +
                       s.destroyed_reset_failed + s.destroyed_health;
         p.acquire_timeouts = s.acquire_timeouts;
+        p.resets = s.resets;
         p.wait_seconds_max = s.wait_seconds_max;
         out.push_back(std::move(p));
     }

@@ -15,6 +15,7 @@
 #include <qail/protocol/tags.hpp>
 #include <qail/proxy/prepared.hpp>
 #include <qail/proxy/relay_scanner.hpp>
+#include <qail/proxy/session_sql.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -52,6 +53,15 @@ bool is_tracked_report(std::string_view name) {
     return name == "application_name" || name == "client_encoding" || name == "DateStyle" ||
            name == "IntervalStyle" || name == "TimeZone" || name == "search_path" ||
            name == "standard_conforming_strings" || name == "extra_float_digits";
+}
+
+// Setting names are case-insensitive; the session keys them in lower case.
+std::string lower_name(std::string_view name) {
+    std::string out(name);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+    return out;
 }
 
 // Splits "-c a=b -c c=d --e=f" (libpq's options) into settings; backslash escapes a space.
@@ -128,6 +138,8 @@ private:
                                       std::size_t swallow);
     void release_backend();
     void cancel_backend();
+    asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
+                                        std::chrono::milliseconds idle_in_transaction);
 
     // --- client output: one writer at a time ---
     asio::awaitable<bool> send_to_client(std::string& bytes);
@@ -149,7 +161,15 @@ private:
     std::int32_t protocol_ = proto::request_code::protocol_3_0;
     std::int32_t pid_ = 0;
     std::shared_ptr<session_handle> handle_;
-    std::map<std::string, std::string, std::less<>> params_; // the client's settings
+    // The client's settings (lower-case names), re-applied on every backend it uses:
+    // from its startup packet, then SET/RESET it ran and the server confirmed.
+    std::map<std::string, std::string, std::less<>> params_;
+    std::map<std::string, std::string, std::less<>> startup_params_; // RESET's target
+    std::vector<setting_change> txn_changes_;     // confirmed, in a transaction not yet ended
+    bool error_since_ready_ = false;              // an ErrorResponse since the last ReadyForQuery
+    std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
+    std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
+    std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -159,10 +179,17 @@ private:
     // Link state.
     std::shared_ptr<pool::pooled_connection> backend_;
     std::size_t pending_ready_ = 0; // Syncs/Queries forwarded and not yet answered
-    bool unsynced_ = false;         // extended-protocol messages sent since the last Sync
-    bool skip_until_sync_ = false;  // after a failed link, drop messages until Sync
+    // When each of those was forwarded, oldest first from query_head_ (for
+    // query_duration_seconds); cleared, keeping its capacity, whenever all are answered.
+    std::vector<clock::time_point> query_started_;
+    std::size_t query_head_ = 0;
+    bool unsynced_ = false;        // extended-protocol messages sent since the last Sync
+    bool skip_until_sync_ = false; // after a failed link, drop messages until Sync
     char last_status_ = 'I';
     bool closing_ = false;
+    clock::time_point last_activity_ = clock::now(); // last client message or ReadyForQuery
+    std::string close_reason_; // for the disconnect log line: the first cause recorded
+    std::optional<asio::steady_timer> idle_timer_; // the idle watchdog's, when running
     clock::time_point linked_at_{};
     std::optional<client_state> state_;
 
@@ -181,11 +208,16 @@ private:
             query,
             synth
         };
+        expect(kind w, bool sw, bool f, std::string b, std::shared_ptr<statement_def> d)
+            : what(w), swallow(sw), failed(f), bytes(std::move(b)), def(std::move(d)) {}
+
         kind what = kind::sync;
-        bool swallow = false;               // an answer to the proxy's own message: not forwarded
-        bool failed = false;                // an ErrorResponse arrived for it
-        std::string bytes;                  // synth: the message to send the client
-        std::shared_ptr<statement_def> def; // the mapped statement it concerns
+        bool swallow = false;                // an answer to the proxy's own message: not forwarded
+        bool failed = false;                 // an ErrorResponse arrived for it
+        std::string bytes;                   // synth: the message to send the client
+        std::shared_ptr<statement_def> def;  // the mapped statement it concerns
+        std::vector<setting_change> changes; // query/execute: its SETs/RESETs, in order
+        std::size_t next_change = 0;
     };
     std::deque<expect> expects_;
     std::unordered_map<std::string, std::shared_ptr<statement_def>> statements_; // client names
@@ -198,6 +230,9 @@ private:
     std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);
     void emit_synth(std::string& out);
     bool on_server_message(char type, std::string_view bytes);
+    void on_ready(char status);
+    void commit_changes();
+    void note_portal(std::string_view portal, std::vector<setting_change> changes);
 
     // Client output.
     bool writing_ = false;
@@ -243,6 +278,8 @@ asio::awaitable<bool> session::send_to_client(std::string& bytes) {
 asio::awaitable<void> session::fatal(std::string_view sqlstate, std::string_view message) {
     std::string out;
     wire::error(out, "FATAL", sqlstate, message);
+    if (close_reason_.empty())
+        close_reason_ = std::string(message);
     (void)co_await send_to_client(out);
     closing_ = true;
 }
@@ -250,9 +287,18 @@ asio::awaitable<void> session::fatal(std::string_view sqlstate, std::string_view
 asio::awaitable<void> session::run() {
     set_state(client_state::authenticating);
     const bool ok = co_await startup();
-    if (ok)
+    if (ok) {
+        const auto cfg = ctx_.state->current();
+        const auto idle = cfg->limits.client_idle_timeout;
+        const auto idle_txn = cfg->limits.idle_transaction_timeout;
+        if (idle.count() > 0 || idle_txn.count() > 0) {
+            asio::co_spawn(executor_, idle_watchdog(idle, idle_txn), asio::detached);
+        }
         co_await client_loop();
+    }
     closing_ = true;
+    if (idle_timer_)
+        idle_timer_->cancel();
     if (backend_)
         pump_cancel_.emit(asio::cancellation_type::terminal);
     release_backend();
@@ -261,9 +307,11 @@ asio::awaitable<void> session::run() {
         ctx_.state->unregister_session(pid_);
     set_state(std::nullopt);
     if (!user_.empty())
-        spdlog::info("client {} disconnected: user={} database={} duration={:.3f}s", peer_, user_,
-                     database_name_,
-                     std::chrono::duration<double>(clock::now() - connected_at_).count());
+        spdlog::info("client {} disconnected: user={} database={} duration={:.3f}s reason={}",
+                     peer_, user_, database_name_,
+                     std::chrono::duration<double>(clock::now() - connected_at_).count(),
+                     close_reason_.empty() ? std::string_view("connection closed by the client")
+                                           : std::string_view(close_reason_));
 }
 
 // --- startup --------------------------------------------------------------------------------
@@ -398,13 +446,14 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
             }
         } else if (p.name == "options") {
             for (auto& [k, v] : parse_options(p.value))
-                params_.insert_or_assign(std::move(k), std::move(v));
+                params_.insert_or_assign(lower_name(k), std::move(v));
         } else if (p.name.starts_with("_pq_.")) {
             unsupported_options.emplace_back(p.name);
         } else if (!is_connection_parameter(p.name)) {
-            params_.insert_or_assign(std::string(p.name), std::string(p.value));
+            params_.insert_or_assign(lower_name(p.name), std::string(p.value));
         }
     }
+    startup_params_ = params_;
     if (user_.empty()) {
         co_await fatal("28000", "no PostgreSQL user name specified in startup packet");
         co_return false;
@@ -503,7 +552,7 @@ asio::awaitable<bool> session::greet() {
     }
     std::string out;
     for (const auto& [name, value] : server_params) {
-        const auto mine = params_.find(name);
+        const auto mine = params_.find(lower_name(name));
         wire::parameter_status(out, name, mine != params_.end() ? mine->second : value);
     }
     handle_ = std::make_shared<session_handle>();
@@ -544,6 +593,44 @@ void session::cancel_backend() {
         });
 }
 
+// Closes the client when it has been idle too long: client_idle outside a transaction,
+// idle_in_transaction inside one (its backend's transaction is then rolled back by the
+// pool). Idle means nothing owed by the server and no message from the client.
+asio::awaitable<void> session::idle_watchdog(std::chrono::milliseconds client_idle,
+                                             std::chrono::milliseconds idle_in_transaction) {
+    auto self = shared_from_this();
+    idle_timer_.emplace(executor_);
+    auto& timer = *idle_timer_;
+    for (;;) {
+        const bool in_transaction = backend_ && last_status_ != 'I';
+        const auto limit = in_transaction ? idle_in_transaction : client_idle;
+        auto wake = last_activity_ + (limit.count() > 0 ? limit : std::chrono::milliseconds(1000));
+        timer.expires_at(std::max(wake, clock::now() + std::chrono::milliseconds(10)));
+        (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (closing_ || !client_ok_)
+            co_return;
+        const bool now_in_transaction = backend_ && last_status_ != 'I';
+        const auto now_limit = now_in_transaction ? idle_in_transaction : client_idle;
+        if (now_limit.count() <= 0 || pending_ready_ > 0 ||
+            clock::now() - last_activity_ < now_limit)
+            continue;
+        if (now_in_transaction) {
+            spdlog::info("client {}: closed after {} ms idle in a transaction", peer_,
+                         now_limit.count());
+            co_await fatal("25P03", "terminating connection due to idle-in-transaction timeout "
+                                    "(idle_transaction_timeout_ms)");
+        } else {
+            spdlog::info("client {}: closed after {} ms idle", peer_, now_limit.count());
+            co_await fatal(
+                "57P05",
+                "terminating connection due to idle-session timeout (client_idle_timeout_ms)");
+        }
+        closing_ = true;
+        stream_.close();
+        co_return;
+    }
+}
+
 void session::release_backend() {
     if (!backend_)
         return;
@@ -562,6 +649,8 @@ void session::release_backend() {
     backend_stmts_.reset();
     expects_.clear();
     pending_ready_ = 0;
+    query_started_.clear();
+    query_head_ = 0;
     unsynced_ = false;
     if (state_ && *state_ == client_state::active)
         set_state(client_state::idle);
@@ -629,6 +718,7 @@ asio::awaitable<void> session::client_loop() {
         if (ec || closing_ || !client_ok_)
             co_return;
         rx_end_ += n;
+        last_activity_ = clock::now();
         ctx_.state->metrics().bytes(true, n);
         std::shared_ptr<pool::pooled_connection> target;
         for (;;) {
@@ -660,6 +750,7 @@ asio::awaitable<void> session::client_loop() {
             }
             const char type = step.type;
             if (type == 'X') {
+                close_reason_ = "client sent Terminate";
                 closing_ = true;
                 break;
             }
@@ -678,18 +769,37 @@ asio::awaitable<void> session::client_loop() {
                     body =
                         nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
                 }
+                body = body.substr(0, body.find('\0'));
                 std::string refusal;
+                std::string_view refusal_code = "42501";
+                incoming_changes_.clear();
+                if (mode != pool_mode::session && may_change_settings(body)) {
+                    incoming_changes_ = setting_changes(body);
+                    for (const auto& c : incoming_changes_)
+                        if (c.what == setting_change::kind::untracked) {
+                            refusal_code = "0A000";
+                            refusal = "qail-proxy cannot carry this setting change from one "
+                                      "transaction to the next in " +
+                                      std::string(to_string(mode)) + " pooling mode (" + c.value +
+                                      "); use SET LOCAL inside a transaction block, or a "
+                                      "database in session pool_mode";
+                        }
+                }
                 if (mode == pool_mode::statement && (wire::starts_with_keyword(body, "BEGIN") ||
-                                                     wire::starts_with_keyword(body, "START")))
+                                                     wire::starts_with_keyword(body, "START"))) {
+                    refusal_code = "42501";
                     refusal = "transaction blocks are not allowed in statement pooling mode";
+                }
                 if (tenant_guard && (body.find(tenant_setting) != std::string_view::npos ||
                                      body.find(user_setting) != std::string_view::npos ||
                                      body.find("set_config") != std::string_view::npos ||
-                                     body.find("SET_CONFIG") != std::string_view::npos))
+                                     body.find("SET_CONFIG") != std::string_view::npos)) {
+                    refusal_code = "42501";
                     refusal = "tenant_guard: statements may not name the tenant settings or "
                               "set_config";
+                }
                 if (!refusal.empty()) {
-                    wire::error(to_client, "ERROR", "42501", refusal);
+                    wire::error(to_client, "ERROR", refusal_code, refusal);
                     if (type == 'Q')
                         wire::ready(to_client, backend_ ? last_status_ : 'I');
                     else
@@ -752,6 +862,10 @@ asio::awaitable<void> session::client_loop() {
                         }));
             }
             forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
+            if (type == 'Q' && !incoming_changes_.empty() && !expects_.empty() &&
+                expects_.back().what == expect::kind::query)
+                expects_.back().changes = std::move(incoming_changes_);
+            incoming_changes_.clear();
         }
         // Answers the proxy gives itself, with nothing from the server owed before them.
         emit_synth(to_client);
@@ -860,8 +974,20 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                 }
                 if (step.type == 'Z' && bytes.size() == 6) {
                     last_status_ = bytes[5];
+                    last_activity_ = clock::now();
+                    on_ready(last_status_);
                     if (pending_ready_ > 0)
                         --pending_ready_;
+                    if (query_head_ < query_started_.size()) {
+                        ctx_.state->metrics().query(
+                            database_name_, std::chrono::duration<double>(
+                                                clock::now() - query_started_[query_head_++])
+                                                .count());
+                        if (query_head_ == query_started_.size()) {
+                            query_started_.clear();
+                            query_head_ = 0;
+                        }
+                    }
                     if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
                         (last_status_ == 'I' || mode == pool_mode::statement))
                         release = true;
@@ -880,7 +1006,7 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                 } else if (step.type == 'S') {
                     proto::parameter_status ps;
                     if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name))
-                        params_.insert_or_assign(std::string(ps.name), std::string(ps.value));
+                        params_.insert_or_assign(lower_name(ps.name), std::string(ps.value));
                 } else if (step.type == 'E') {
                     ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
                 }
@@ -939,6 +1065,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
                               std::string& to_server) {
     if (type == 'S' || type == 'Q' || type == 'F') {
         ++pending_ready_;
+        query_started_.push_back(clock::now());
         unsynced_ = false;
     } else if (type != 'd' && type != 'c' && type != 'f' && type != 'H') {
         unsynced_ = true;
@@ -952,6 +1079,8 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
     switch (type) {
     case 'P': {
         const auto f = whole ? read_parse(body) : std::nullopt;
+        if (f && f->name.empty())
+            unnamed_changes_ = std::move(incoming_changes_);
         if (!f || f->name.empty())
             return plain(k::parse);
         auto def = db_->statements.get(f->query, f->param_types);
@@ -967,12 +1096,16 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
     }
     case 'B': {
         const auto f = whole ? read_bind(body) : std::nullopt;
+        if (f && f->statement.empty() && (!unnamed_changes_.empty() || !portal_changes_.empty()))
+            note_portal(f->portal, unnamed_changes_);
         if (!f || f->statement.empty())
             return plain(k::bind);
         const auto it = statements_.find(std::string(f->statement));
         if (it == statements_.end())
             return plain(k::bind); // the server reports 26000 with the client's name
         auto& def = current_def(it->second);
+        if (!def->changes.empty() || !portal_changes_.empty())
+            note_portal(f->portal, def->changes);
         if (!backend_stmts_->touch(def->server_name))
             prepare_on_backend(def, to_server, true);
         write_bind(to_server, f->portal, def->server_name, f->rest);
@@ -1002,7 +1135,14 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
         return;
     }
     case 'E':
-        return plain(k::execute);
+        plain(k::execute);
+        if (whole && !portal_changes_.empty()) {
+            const std::string_view portal = body.substr(0, body.find('\0'));
+            for (const auto& [name, changes] : portal_changes_)
+                if (name == portal)
+                    expects_.back().changes = changes;
+        }
+        return;
     case 'S':
         return plain(k::sync);
     case 'F':
@@ -1083,8 +1223,67 @@ bool session::answer_locally(char type, std::string_view bytes) {
     }
 }
 
+void session::note_portal(std::string_view portal, std::vector<setting_change> changes) {
+    for (auto it = portal_changes_.begin(); it != portal_changes_.end(); ++it) {
+        if (it->first == portal) {
+            portal_changes_.erase(it);
+            break;
+        }
+    }
+    if (!changes.empty())
+        portal_changes_.emplace_back(std::string(portal), std::move(changes));
+}
+
+// A transaction ended well: its confirmed setting changes become the client's.
+void session::commit_changes() {
+    for (auto& c : txn_changes_) {
+        switch (c.what) {
+        case setting_change::kind::set:
+            params_.insert_or_assign(std::move(c.name), std::move(c.value));
+            break;
+        case setting_change::kind::reset: {
+            const auto it = startup_params_.find(c.name);
+            if (it != startup_params_.end())
+                params_.insert_or_assign(std::move(c.name), it->second);
+            else
+                params_.erase(c.name);
+            break;
+        }
+        case setting_change::kind::reset_all: {
+            // RESET ALL leaves the role and session authorization alone.
+            auto keep = startup_params_;
+            for (const char* name : {"role", "session_authorization"})
+                if (const auto it = params_.find(name); it != params_.end())
+                    keep.insert_or_assign(name, it->second);
+            params_ = std::move(keep);
+            break;
+        }
+        case setting_change::kind::none:
+        case setting_change::kind::untracked:
+            break;
+        }
+    }
+    txn_changes_.clear();
+}
+
+// At every ReadyForQuery: at the end of a transaction (status I), changes still pending
+// ran in an implicit transaction (autocommit, a multi-statement Query, or messages up to
+// a Sync), which an error rolled back. Portals do not outlive transactions.
+void session::on_ready(char status) {
+    if (status == 'I') {
+        if (error_since_ready_)
+            txn_changes_.clear();
+        else if (!txn_changes_.empty())
+            commit_changes();
+        portal_changes_.clear();
+    }
+    error_since_ready_ = false;
+}
+
 bool session::on_server_message(char type, std::string_view bytes) {
     using k = expect::kind;
+    if (type == 'E')
+        error_since_ready_ = true;
     if (type == 'C') {
         // However it was sent (simple or extended protocol), a completed DEALLOCATE ALL
         // or DISCARD ALL dropped every statement on this backend, the client's included.
@@ -1093,6 +1292,26 @@ bool session::on_server_message(char type, std::string_view bytes) {
             if (backend_stmts_)
                 backend_stmts_->clear();
             statements_.clear();
+        }
+        // Settings: each SET/RESET tag confirms the next change of its Query or portal;
+        // COMMIT makes the transaction's changes the client's, ROLLBACK drops them (also
+        // ROLLBACK TO SAVEPOINT, which has the same tag: a documented limit).
+        if (tag == "SET" || tag == "RESET") {
+            if (!expects_.empty()) {
+                auto& head = expects_.front();
+                if ((head.what == k::query || head.what == k::execute) &&
+                    head.next_change < head.changes.size()) {
+                    const auto& c = head.changes[head.next_change++];
+                    if (c.what != setting_change::kind::none)
+                        txn_changes_.push_back(c);
+                }
+            }
+        } else if (tag == "COMMIT") {
+            commit_changes();
+        } else if (tag == "ROLLBACK") {
+            txn_changes_.clear();
+        } else if (tag == "DISCARD ALL") {
+            txn_changes_.push_back(setting_change{setting_change::kind::reset_all, {}, {}});
         }
     }
     if (expects_.empty())

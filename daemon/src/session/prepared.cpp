@@ -19,6 +19,8 @@ std::shared_ptr<statement_def> statement_registry::get(std::string_view query,
         slot->server_name = "qail_" + std::to_string(++next_);
         slot->query = std::string(query);
         slot->param_types = std::string(param_types);
+        if (may_change_settings(query))
+            slot->changes = setting_changes(query);
     }
     return slot;
 }

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <utility>
 #include <variant>
 
@@ -100,6 +101,21 @@ public:
                     s.lowest_layer().close(ignored);
                 else if constexpr (!std::is_same_v<T, std::monostate>)
                     s.close(ignored);
+            },
+            s_);
+    }
+
+    /// The socket's descriptor, -1 when not connected.
+    [[nodiscard]] int native_fd() noexcept {
+        return std::visit(
+            [](auto& s) -> int {
+                using T = std::decay_t<decltype(s)>;
+                if constexpr (std::is_same_v<T, tls_stream>)
+                    return s.lowest_layer().is_open() ? s.lowest_layer().native_handle() : -1;
+                else if constexpr (std::is_same_v<T, std::monostate>)
+                    return -1;
+                else
+                    return s.is_open() ? s.native_handle() : -1;
             },
             s_);
     }
@@ -1280,6 +1296,21 @@ void connection::on_notification(std::function<void(const notification&)> fn) {
 bool connection::broken() const noexcept {
     return impl_->broken || impl_->closed;
 }
+bool connection::server_hung_up() const noexcept {
+    if (broken())
+        return true;
+    const int fd = impl_->io.native_fd();
+    if (fd < 0)
+        return true;
+    pollfd p{};
+    p.fd = fd;
+    p.events = POLLIN | POLLRDHUP;
+    if (::poll(&p, 1, 0) <= 0)
+        return false;
+    if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0)
+        return true;
+    return (p.revents & POLLIN) != 0 && impl_->io.tls() == nullptr;
+}
 transaction_state connection::transaction() const noexcept {
     return impl_->txn;
 }
@@ -1305,6 +1336,10 @@ std::optional<std::string> connection::parameter(std::string_view name) const {
 }
 std::size_t connection::cached_statements() const noexcept {
     return impl_->cache.size();
+}
+void connection::forget_prepared_statements() noexcept {
+    impl_->cache.clear();
+    impl_->pending_closes.clear();
 }
 std::uint64_t connection::writes() const noexcept {
     return impl_->write_count;

@@ -120,20 +120,28 @@ std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executo
             ++it;
         }
     }
-    if (idle_.empty())
-        return {};
-    // LIFO, preferring a connection whose socket lives on the caller's executor.
-    auto pick = std::prev(idle_.end());
-    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-        if ((*it)->executor == ex) {
-            pick = std::prev(it.base());
-            break;
+    while (!idle_.empty()) {
+        // LIFO, preferring a connection whose socket lives on the caller's executor.
+        auto pick = std::prev(idle_.end());
+        for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+            if ((*it)->executor == ex) {
+                pick = std::prev(it.base());
+                break;
+            }
         }
+        entry_ptr e = std::move(*pick);
+        idle_.erase(pick);
+        // A server that restarted or terminated the backend has said so on the socket
+        // (FATAL, then EOF): skip it rather than hand the borrower a dead connection.
+        if (e->conn->server_hung_up()) {
+            drop.push_back(std::move(e));
+            ++counters_.destroyed_broken;
+            continue;
+        }
+        ++in_use_;
+        return e;
     }
-    entry_ptr e = std::move(*pick);
-    idle_.erase(pick);
-    ++in_use_;
-    return e;
+    return {};
 }
 
 asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const binding& b_ref) {
@@ -249,6 +257,8 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
         const bool resetting = (e->left.dirty && cfg.reset != reset_policy::none) ||
                                e->left.transaction != client::transaction_state::idle;
         e->conn->set_operation_timeout(std::chrono::milliseconds{0});
+        if (resetting && cfg.reset == reset_policy::discard_all)
+            e->conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
         e->conn->set_preamble(std::move(steps));
         e->borrowed_transaction_local = b.transaction_local;
         if (resetting) {
@@ -424,6 +434,8 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
                            e.left.transaction != client::transaction_state::idle;
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
+    if (resetting && cfg.reset == reset_policy::discard_all)
+        e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
     e.conn->set_preamble(preamble_for(e.left, {}, cfg));
     if (resetting) {
         std::lock_guard lock(mutex_);

@@ -9,12 +9,14 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -441,19 +443,29 @@ TEST_CASE("driver: pg_terminate_backend mid-query gives an error and a broken co
         const std::string pid = std::to_string(victim->backend_pid());
         auto ex = co_await asio::this_coro::executor;
         connection* killer = admin.get();
+        // The killer's own answer may come after the victim's error: wait for it before
+        // `admin` goes out of scope.
+        auto killer_done = std::make_shared<bool>(false);
+        auto killer_finished =
+            std::make_shared<asio::steady_timer>(ex, std::chrono::steady_clock::time_point::max());
         asio::co_spawn(
             ex,
-            [killer, pid]() -> asio::awaitable<void> {
+            [killer, pid, killer_done, killer_finished]() -> asio::awaitable<void> {
                 asio::steady_timer t(co_await asio::this_coro::executor);
                 t.expires_after(std::chrono::milliseconds(300));
                 co_await t.async_wait(asio::use_awaitable);
                 auto r = co_await killer->simple_query("SELECT pg_terminate_backend(" + pid + ")");
                 CHECK(r.has_value());
+                *killer_done = true;
+                killer_finished->cancel();
             },
             asio::detached);
         auto r = co_await victim->simple_query("SELECT pg_sleep(30)");
         REQUIRE_FALSE(r.has_value());
         CHECK(victim->broken());
+        if (!*killer_done)
+            (void)co_await killer_finished->async_wait(asio::as_tuple(asio::use_awaitable));
+        CHECK(*killer_done);
         auto again = co_await victim->simple_query("SELECT 1");
         REQUIRE_FALSE(again.has_value());
         CHECK(again.error().code == errc::connection_broken);

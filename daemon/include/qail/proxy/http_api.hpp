@@ -38,6 +38,10 @@ public:
     /// when it cannot bind, or naming the key file when http.jwt.public_key_file is bad.
     void start();
 
+    /// The TLS context for connections accepted from now on (a reload with new
+    /// certificate files); connections already open keep theirs. Thread-safe.
+    void set_tls(std::shared_ptr<boost::asio::ssl::context> tls);
+
     /// The bound port (after start()).
     [[nodiscard]] std::uint16_t port() const;
 

@@ -40,6 +40,7 @@ struct pool_snapshot {
     std::size_t max_size = 0;
     std::uint64_t created = 0;
     std::uint64_t destroyed = 0;
+    std::uint64_t resets = 0; ///< deterministic resets sent (pipelined or eager)
     std::uint64_t acquire_timeouts = 0;
     double wait_seconds_max = 0.0;
 };
@@ -64,7 +65,6 @@ public:
     virtual void acquire_timeout(std::string_view /*database*/) {}
     virtual void transaction(std::string_view /*database*/, double /*seconds*/) {}
     virtual void query(std::string_view /*database*/, double /*seconds*/) {}
-    virtual void reset(std::string_view /*database*/) {}
     virtual void prepared(prepared_event) {}
     virtual void tls_handshake(bool /*ok*/) {}
     virtual void config_reload(bool /*ok*/) {}
@@ -110,7 +110,6 @@ public:
     void acquire_timeout(std::string_view database) override;
     void transaction(std::string_view database, double seconds) override;
     void query(std::string_view database, double seconds) override;
-    void reset(std::string_view database) override;
     void prepared(prepared_event e) override;
     void tls_handshake(bool ok) override;
     void config_reload(bool ok) override;

@@ -3,6 +3,8 @@
 // names onto them, and tracks which backend has which (bounded LRU). Sans-IO helpers.
 #pragma once
 
+#include <qail/proxy/session_sql.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +32,8 @@ struct statement_def {
     /// be answered without a backend (pgbench prepares synchronously, and would
     /// otherwise wait for a backend its own other clients hold).
     std::atomic<bool> validated{false};
+    /// What executing it does to the session's settings (a prepared SET or RESET).
+    std::vector<setting_change> changes;
 };
 
 /// Every statement of one database, shared by all its clients. Thread-safe.

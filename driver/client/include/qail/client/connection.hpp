@@ -192,6 +192,11 @@ public:
 
     /// True after an I/O or protocol error: the connection must not be reused.
     [[nodiscard]] bool broken() const noexcept;
+    /// For a connection nobody is using: true if it is broken, or the server has closed
+    /// it or sent something unasked (as it does before terminating a backend at
+    /// shutdown). One poll(2), no round trip; over TLS only a closed peer counts, since
+    /// TLS records may arrive on their own. Safe from any thread while it is unused.
+    [[nodiscard]] bool server_hung_up() const noexcept;
     [[nodiscard]] transaction_state transaction() const noexcept;
     /// The negotiated protocol version (196610 for 3.2, 196608 for 3.0).
     [[nodiscard]] std::int32_t protocol_version() const noexcept;
@@ -202,6 +207,10 @@ public:
     /// The latest value the server reported for a run-time parameter.
     [[nodiscard]] std::optional<std::string> parameter(std::string_view name) const;
     [[nodiscard]] std::size_t cached_statements() const noexcept;
+    /// Empties the statement cache without closing anything on the server: for a caller
+    /// that is about to drop them there itself (a pool's DISCARD ALL), so that a later
+    /// query prepares again instead of failing with 26000 (fatal inside a transaction).
+    void forget_prepared_statements() noexcept;
     /// Socket writes since connect (a pipeline or a cached query is one write).
     [[nodiscard]] std::uint64_t writes() const noexcept;
 

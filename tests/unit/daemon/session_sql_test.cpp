@@ -1,0 +1,162 @@
+// SET / RESET recognition for carrying a client's settings across server connections.
+#include <qail/proxy/session_sql.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using qail::proxy::may_change_settings;
+using qail::proxy::setting_change;
+using qail::proxy::setting_changes;
+using kind = setting_change::kind;
+
+namespace {
+
+setting_change set(std::string name, std::string value) {
+    return setting_change{kind::set, std::move(name), std::move(value)};
+}
+setting_change reset(std::string name) {
+    return setting_change{kind::reset, std::move(name), {}};
+}
+setting_change none() {
+    return setting_change{kind::none, {}, {}};
+}
+setting_change reset_all() {
+    return setting_change{kind::reset_all, {}, {}};
+}
+
+// The single change of `sql`, which must have exactly one.
+setting_change one(const std::string& sql) {
+    const auto v = setting_changes(sql);
+    INFO(sql);
+    REQUIRE(v.size() == 1);
+    return v[0];
+}
+
+bool untracked(const std::string& sql) {
+    const auto v = setting_changes(sql);
+    return v.size() == 1 && v[0].what == kind::untracked && !v[0].value.empty();
+}
+
+} // namespace
+
+TEST_CASE("session sql: SET name TO/= value, lower-cased names, every value form") {
+    CHECK(one("SET work_mem = '64MB'") == set("work_mem", "64MB"));
+    CHECK(one("set WORK_MEM to '64MB';") == set("work_mem", "64MB"));
+    CHECK(one("SET SESSION work_mem TO '1GB'") == set("work_mem", "1GB"));
+    CHECK(one("SET enable_seqscan = OFF") == set("enable_seqscan", "off"));
+    CHECK(one("SET extra_float_digits = 3") == set("extra_float_digits", "3"));
+    CHECK(one("SET extra_float_digits = -2") == set("extra_float_digits", "-2"));
+    CHECK(one("SET seq_page_cost = 1.5e0") == set("seq_page_cost", "1.5e0"));
+    CHECK(one("SET application_name = 'it''s'") == set("application_name", "it's"));
+    CHECK(one("SET application_name = $$dollar ' quoted$$") ==
+          set("application_name", "dollar ' quoted"));
+    CHECK(one("SET application_name = $x$a;b$x$") == set("application_name", "a;b"));
+    CHECK(one("SET \"Application_Name\" = \"Keep Case\"") == set("application_name", "Keep Case"));
+    CHECK(one("SET app.current_tenant = 'acme'") == set("app.current_tenant", "acme"));
+    CHECK(one("SET DateStyle = ISO, MDY") == set("datestyle", "iso, mdy"));
+    CHECK(one("SET DateStyle TO 'ISO, DMY'") == set("datestyle", "ISO, DMY"));
+    CHECK(one("SET work_mem TO DEFAULT") == reset("work_mem"));
+}
+
+TEST_CASE("session sql: search_path elements become quoted identifiers as the server does") {
+    CHECK(one("SET search_path TO app, public") == set("search_path", "app, public"));
+    CHECK(one("SET search_path TO App, \"App\"") == set("search_path", "app, \"App\""));
+    CHECK(one("SET search_path = \"$user\", 'My Schema', '1x'") ==
+          set("search_path", "\"$user\", \"My Schema\", \"1x\""));
+    // Quotes and semicolons inside a value stay inside it (it is bound, never spliced).
+    CHECK(one("SET search_path = 'x\"; DROP TABLE t; --'") ==
+          set("search_path", "\"x\"\"; DROP TABLE t; --\""));
+    CHECK(one("SET SCHEMA 'app'") == set("search_path", "app"));
+    CHECK(one("SET temp_tablespaces = fast, 'Slow'") == set("temp_tablespaces", "fast, \"Slow\""));
+}
+
+TEST_CASE("session sql: the special SET forms map to their settings") {
+    CHECK(one("SET TIME ZONE 'Europe/Paris'") == set("timezone", "Europe/Paris"));
+    CHECK(one("SET TIME ZONE -7") == set("timezone", "-7"));
+    CHECK(one("SET TIME ZONE LOCAL") == reset("timezone"));
+    CHECK(one("SET TIME ZONE DEFAULT") == reset("timezone"));
+    CHECK(one("SET TimeZone = 'UTC'") == set("timezone", "UTC"));
+    CHECK(one("SET NAMES 'UTF8'") == set("client_encoding", "UTF8"));
+    CHECK(one("SET NAMES DEFAULT") == reset("client_encoding"));
+    CHECK(one("SET ROLE reporting") == set("role", "reporting"));
+    CHECK(one("SET ROLE 'Mixed Case'") == set("role", "Mixed Case"));
+    CHECK(one("SET ROLE NONE") == set("role", "none"));
+    CHECK(one("SET SESSION AUTHORIZATION alice") == set("session_authorization", "alice"));
+    CHECK(one("SET SESSION SESSION AUTHORIZATION alice") == set("session_authorization", "alice"));
+    CHECK(one("SET SESSION AUTHORIZATION DEFAULT") == reset("session_authorization"));
+    CHECK(one("SET XML OPTION DOCUMENT") == set("xmloption", "document"));
+}
+
+TEST_CASE("session sql: transaction-scoped SETs change nothing beyond the transaction") {
+    CHECK(one("SET LOCAL work_mem = '1MB'") == none());
+    CHECK(one("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE") == none());
+    CHECK(one("SET SESSION TRANSACTION READ ONLY") == none());
+    CHECK(one("RESET TRANSACTION ISOLATION LEVEL") == none());
+    // SET CONSTRAINTS answers with its own tag, so it is not in the list at all.
+    CHECK(setting_changes("SET CONSTRAINTS ALL DEFERRED").empty());
+}
+
+TEST_CASE("session sql: RESET forms") {
+    CHECK(one("RESET work_mem") == reset("work_mem"));
+    CHECK(one("reset \"Work_Mem\";") == reset("work_mem"));
+    CHECK(one("RESET app.tenant") == reset("app.tenant"));
+    CHECK(one("RESET ALL") == reset_all());
+    CHECK(one("RESET TIME ZONE") == reset("timezone"));
+    CHECK(one("RESET SESSION AUTHORIZATION") == reset("session_authorization"));
+    CHECK(one("RESET ROLE") == reset("role"));
+}
+
+TEST_CASE("session sql: forms the pooler cannot carry are reported with a reason") {
+    CHECK(untracked("SET application_name = E'tab\\there'"));
+    CHECK(untracked("SET application_name = U&'d\\0061t'"));
+    CHECK(untracked("SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE"));
+    CHECK(untracked("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"));
+    CHECK(untracked("SET work_mem FROM CURRENT"));
+    CHECK(untracked("SET work_mem"));
+    CHECK(untracked("SET work_mem = (1)"));
+    CHECK(untracked("RESET work_mem extra"));
+}
+
+TEST_CASE("session sql: statements are split where the server splits them") {
+    const auto v = setting_changes("SELECT 'a;SET x=1'; SET a.b = 1; /* SET c.d = 2; */ "
+                                   "SELECT $$;SET e.f=3;$$; -- SET g.h = 4;\n"
+                                   "UPDATE t SET x = 1; RESET a.b; SET LOCAL i.j = 5");
+    REQUIRE(v.size() == 3);
+    CHECK(v[0] == set("a.b", "1"));
+    CHECK(v[1] == reset("a.b"));
+    CHECK(v[2] == none());
+    // Nested block comments and quoted identifiers holding semicolons.
+    const auto w = setting_changes("/* a /* b; */ SET x.y = 1; */ SET \"we;ird\".k = 2;;;");
+    REQUIRE(w.size() == 1);
+    CHECK(w[0] == set("we;ird.k", "2"));
+    // Statements that merely contain SET are not changes.
+    CHECK(setting_changes("UPDATE t SET a = 1").empty());
+    CHECK(setting_changes("ALTER ROLE r SET work_mem = '1MB'").empty());
+    CHECK(setting_changes("CREATE FUNCTION f() RETURNS int SET search_path = x AS 'select 1' "
+                          "LANGUAGE sql")
+              .empty());
+    CHECK(setting_changes("SELECT set_config('a.b', 'c', false)").empty());
+}
+
+TEST_CASE("session sql: the pre-check is exact about the word it looks for") {
+    CHECK_FALSE(may_change_settings("SELECT 1"));
+    CHECK_FALSE(may_change_settings(""));
+    CHECK_FALSE(may_change_settings("se"));
+    CHECK(may_change_settings("set x=1"));
+    CHECK(may_change_settings("UPDATE t SeT a = 1"));
+    CHECK(may_change_settings("reset all"));
+}
+
+TEST_CASE("session sql: unterminated quotes and comments never read past the text") {
+    for (const char* s : {"SET a.b = 'open", "SET a.b = \"open", "SET a.b = $t$open",
+                          "SET a.b = 1 /* open", "SET a.b = E'\\", "SET", "RESET", "SET ;",
+                          "SET a.b = $", "SET a.b = $1", "SET a.b = 1e", "SET a.b = .5"}) {
+        INFO(s);
+        const auto v = setting_changes(s);
+        CHECK(v.size() <= 1);
+    }
+    CHECK(one("SET a.b = .5") == set("a.b", ".5"));
+    CHECK(one("SET a.b = 'open") == set("a.b", "open"));
+}
