@@ -170,6 +170,8 @@ private:
     std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
     std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
     std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
+    std::string params_preamble_; // params_ as encoded set_config step (see params_dirty_)
+    bool params_dirty_ = true;
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -194,6 +196,8 @@ private:
     std::optional<client_state> state_;
 
     asio::cancellation_signal pump_cancel_;
+    std::string pump_buf_; // the server pump's read buffer and client batch, kept between
+    std::string pump_out_; // links so a transaction allocates nothing for them
 
     // Extended protocol: what each forwarded message will be answered with, in order,
     // so the proxy can hide answers to its own messages and answer some itself.
@@ -232,6 +236,7 @@ private:
     bool on_server_message(char type, std::string_view bytes);
     void on_ready(char status);
     void commit_changes();
+    void encode_params_preamble(client::connection& conn);
     void note_portal(std::string_view portal, std::vector<setting_change> changes);
 
     // Client output.
@@ -823,26 +828,12 @@ asio::awaitable<void> session::client_loop() {
                 // Reset, the client's settings and tenant binding go first, in this write.
                 auto& conn = **backend_;
                 const std::size_t swallow = conn.take_preamble(to_server);
-                std::vector<client::preamble_step> mine;
-                if (!params_.empty()) {
-                    client::preamble_step s;
-                    s.sql = "SELECT ";
-                    std::size_t i = 1;
-                    for (const auto& [k, v] : params_) {
-                        if (i > 1)
-                            s.sql += ", ";
-                        s.sql += "set_config($" + std::to_string(i) + ", $" +
-                                 std::to_string(i + 1) + ", false)";
-                        i += 2;
-                        s.params.push_back(client::param{25, proto::format_code::text, k});
-                        s.params.push_back(client::param{25, proto::format_code::text, v});
-                    }
-                    mine.push_back(std::move(s));
-                }
                 std::size_t extra = 0;
-                if (!mine.empty()) {
-                    conn.set_preamble(std::move(mine));
-                    extra = conn.take_preamble(to_server);
+                if (!params_.empty()) {
+                    if (params_dirty_)
+                        encode_params_preamble(conn);
+                    to_server.append(params_preamble_);
+                    extra = 1;
                 }
                 auto self = shared_from_this();
                 asio::co_spawn(
@@ -894,9 +885,13 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                                            std::size_t swallow) {
     auto& conn = **backend;
     const auto mode = db_->cfg.mode;
-    std::string buf(read_chunk, '\0');
+    // Reused across links: at a release everything read has been consumed.
+    std::string& buf = pump_buf_;
+    if (buf.size() < read_chunk)
+        buf.resize(read_chunk);
     std::size_t begin = 0, end = 0;
-    std::string out;
+    std::string& out = pump_out_;
+    out.clear();
     bool preamble_failed = false;
     std::string preamble_error;
     for (;;) {
@@ -1005,8 +1000,14 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
                     }
                 } else if (step.type == 'S') {
                     proto::parameter_status ps;
-                    if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name))
-                        params_.insert_or_assign(lower_name(ps.name), std::string(ps.value));
+                    if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
+                        auto name = lower_name(ps.name);
+                        const auto it = params_.find(name);
+                        if (it == params_.end() || it->second != ps.value) {
+                            params_.insert_or_assign(std::move(name), std::string(ps.value));
+                            params_dirty_ = true;
+                        }
+                    }
                 } else if (step.type == 'E') {
                     ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
                 }
@@ -1234,8 +1235,32 @@ void session::note_portal(std::string_view portal, std::vector<setting_change> c
         portal_changes_.emplace_back(std::string(portal), std::move(changes));
 }
 
+// The client's settings as one pipelined step (Parse/Bind/Execute/Sync of a bound
+// set_config per setting), encoded once per change of params_, not per transaction.
+void session::encode_params_preamble(client::connection& conn) {
+    client::preamble_step s;
+    s.sql = "SELECT ";
+    std::size_t i = 1;
+    for (const auto& [k, v] : params_) {
+        if (i > 1)
+            s.sql += ", ";
+        s.sql += "set_config($" + std::to_string(i) + ", $" + std::to_string(i + 1) + ", false)";
+        i += 2;
+        s.params.push_back(client::param{25, proto::format_code::text, k});
+        s.params.push_back(client::param{25, proto::format_code::text, v});
+    }
+    std::vector<client::preamble_step> steps;
+    steps.push_back(std::move(s));
+    conn.set_preamble(std::move(steps));
+    params_preamble_.clear();
+    (void)conn.take_preamble(params_preamble_);
+    params_dirty_ = false;
+}
+
 // A transaction ended well: its confirmed setting changes become the client's.
 void session::commit_changes() {
+    if (!txn_changes_.empty())
+        params_dirty_ = true;
     for (auto& c : txn_changes_) {
         switch (c.what) {
         case setting_change::kind::set:
