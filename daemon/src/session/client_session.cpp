@@ -645,6 +645,7 @@ void session::release_backend() {
     auto& conn = **backend_;
     spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
                   conn.backend_pid(), last_status_, pending_ready_, unsynced_);
+    conn.set_external_statements(backend_stmts_ ? backend_stmts_->size() : 0);
     conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
                       : last_status_ == 'T' ? client::transaction_state::in_transaction
                                             : client::transaction_state::failed);

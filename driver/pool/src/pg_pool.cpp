@@ -253,6 +253,8 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
 
         // The reset (if an earlier borrower used it) and this borrow's binding ride in
         // the same write as the borrower's first command.
+        e->left.keeps_statements =
+            e->conn->cached_statements() + e->conn->external_statements() > 0;
         auto steps = preamble_for(e->left, b, cfg);
         const bool resetting = (e->left.dirty && cfg.reset != reset_policy::none) ||
                                e->left.transaction != client::transaction_state::idle;
@@ -436,6 +438,7 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
                                                                   : std::chrono::seconds(10));
     if (resetting && cfg.reset == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
+    e.left.keeps_statements = e.conn->cached_statements() + e.conn->external_statements() > 0;
     e.conn->set_preamble(preamble_for(e.left, {}, cfg));
     if (resetting) {
         std::lock_guard lock(mutex_);

@@ -118,9 +118,13 @@ std::vector<client::preamble_step> binding_steps(const binding& b, const pool_co
 std::vector<client::preamble_step> preamble_for(const leftover& left, const binding& b,
                                                 const pool_config& config) {
     std::vector<client::preamble_step> steps = end_transaction_steps(left);
-    if (left.dirty || !steps.empty())
-        for (auto& s : reset_steps(config.reset))
+    if (left.dirty || !steps.empty()) {
+        const auto policy = config.reset == reset_policy::smart && !left.keeps_statements
+                                ? reset_policy::discard_all
+                                : config.reset;
+        for (auto& s : reset_steps(policy))
             steps.push_back(std::move(s));
+    }
     for (auto& s : binding_steps(b, config))
         steps.push_back(std::move(s));
     return steps;

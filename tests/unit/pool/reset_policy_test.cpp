@@ -148,6 +148,11 @@ TEST_CASE("pool: preamble order is end transaction, reset, binding") {
           std::vector<std::string>{"ROLLBACK", smart});
     CHECK(sqls(preamble_for(leftover{transaction_state::in_transaction, true, true}, {}, config)) ==
           std::vector<std::string>{"COMMIT", smart});
+    // With no prepared statement to keep, the smart reset is exactly DISCARD ALL.
+    CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true, false}, {}, config)) ==
+          std::vector<std::string>{"DISCARD ALL"});
+    CHECK(sqls(preamble_for(leftover{transaction_state::failed, false, true, false}, {}, config)) ==
+          std::vector<std::string>{"ROLLBACK", "DISCARD ALL"});
     config.reset = reset_policy::discard_all;
     CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true}, {}, config)) ==
           std::vector<std::string>{"DISCARD ALL"});

@@ -23,6 +23,10 @@ struct leftover {
     bool commit_open_transaction = false;
     /// Something may have changed session state since the last reset.
     bool dirty = false;
+    /// The connection holds protocol-level prepared statements of the driver or of its
+    /// raw user. Without any, the smart reset is exactly DISCARD ALL, which the server
+    /// runs as one statement instead of eight.
+    bool keeps_statements = true;
 };
 
 /// The steps that end a left-open transaction: none when idle; COMMIT when it is open
