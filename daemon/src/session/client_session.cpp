@@ -645,7 +645,6 @@ void session::release_backend() {
     auto& conn = **backend_;
     spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
                   conn.backend_pid(), last_status_, pending_ready_, unsynced_);
-    conn.set_external_statements(backend_stmts_ ? backend_stmts_->size() : 0);
     conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
                       : last_status_ == 'T' ? client::transaction_state::in_transaction
                                             : client::transaction_state::failed);
@@ -694,8 +693,10 @@ asio::awaitable<bool> session::link() {
     if (!backend_stmts_) {
         backend_stmts_ = std::make_shared<backend_statements>(db_->cfg.max_prepared_statements);
         c.set_attachment(backend_stmts_);
-    } else if (db_->cfg.reset == reset_mode::discard_all) {
+    }
+    if (backend_stmts_->forgotten != c.statements_forgotten()) {
         backend_stmts_->clear(); // the reset's DISCARD ALL dropped them
+        backend_stmts_->forgotten = c.statements_forgotten();
     }
     linked_at_ = clock::now();
     set_state(client_state::active);
@@ -1036,6 +1037,15 @@ namespace {
 std::string simple_message(char type) {
     return std::string{type, '\0', '\0', '\0', '\4'};
 }
+
+// CommandComplete "DEALLOCATE" and ReadyForQuery, as the server answers DEALLOCATE name.
+std::string deallocate_answer(char status) {
+    std::string out{'C', '\0', '\0', '\0', static_cast<char>(4 + 11)};
+    out.append("DEALLOCATE");
+    out.push_back('\0');
+    wire::ready(out, status);
+    return out;
+}
 } // namespace
 
 void session::emit_synth(std::string& out) {
@@ -1166,6 +1176,15 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
             // The client's name is the proxy's: deallocate the server statement here.
             const auto def = it->second;
             statements_.erase(it);
+            if (!backend_stmts_->contains(def->server_name)) {
+                // Not on this backend (a reset dropped it): only the name goes, answered
+                // here; this Query owes no ReadyForQuery from the server.
+                --pending_ready_;
+                query_started_.pop_back();
+                expects_.push_back(
+                    {k::synth, false, false, deallocate_answer(last_status_), nullptr});
+                return;
+            }
             backend_stmts_->erase(def->server_name);
             std::string rewritten = "DEALLOCATE \"" + def->server_name + "\"";
             to_server.push_back('Q');
@@ -1187,11 +1206,20 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
 }
 
 // Without a backend, some messages need none: a Parse of a statement some backend already
-// accepted, a Close of a client name, a Flush, and a Sync after only those.
+// accepted, a Close of a client name, a Flush, a Sync after only those, and a SQL
+// DEALLOCATE of a client's name (the server statement is the proxy's, shared).
 bool session::answer_locally(char type, std::string_view bytes) {
     using k = expect::kind;
     const std::string_view body = bytes.substr(5);
     switch (type) {
+    case 'Q': {
+        std::string name;
+        const std::string_view sql = body.substr(0, body.find('\0'));
+        if (classify_deallocate(sql, name) != sql_deallocate::one || statements_.erase(name) == 0)
+            return false;
+        expects_.push_back({k::synth, false, false, deallocate_answer('I'), nullptr});
+        return true;
+    }
     case 'S': {
         std::string z;
         wire::ready(z, 'I');

@@ -222,7 +222,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     std::string backend_key;
     std::map<std::string, std::string, std::less<>> parameters;
     statement_cache cache{100};
-    std::size_t external_statements = 0; // a raw user's, see set_external_statements()
+    std::uint64_t statements_forgotten = 0; // see connection::statements_forgotten()
     std::chrono::milliseconds op_timeout{0};
     asio::steady_timer deadline;
     std::function<void(const pg_error&)> notice_fn;
@@ -1338,13 +1338,11 @@ std::optional<std::string> connection::parameter(std::string_view name) const {
 std::size_t connection::cached_statements() const noexcept {
     return impl_->cache.size();
 }
-void connection::set_external_statements(std::size_t n) noexcept {
-    impl_->external_statements = n;
-}
-std::size_t connection::external_statements() const noexcept {
-    return impl_->external_statements;
+std::uint64_t connection::statements_forgotten() const noexcept {
+    return impl_->statements_forgotten;
 }
 void connection::forget_prepared_statements() noexcept {
+    ++impl_->statements_forgotten;
     impl_->cache.clear();
     impl_->pending_closes.clear();
 }

@@ -253,13 +253,12 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
 
         // The reset (if an earlier borrower used it) and this borrow's binding ride in
         // the same write as the borrower's first command.
-        e->left.keeps_statements =
-            e->conn->cached_statements() + e->conn->external_statements() > 0;
+        e->left.keeps_statements = e->conn->cached_statements() > 0;
         auto steps = preamble_for(e->left, b, cfg);
         const bool resetting = (e->left.dirty && cfg.reset != reset_policy::none) ||
                                e->left.transaction != client::transaction_state::idle;
         e->conn->set_operation_timeout(std::chrono::milliseconds{0});
-        if (resetting && cfg.reset == reset_policy::discard_all)
+        if (resetting && (cfg.reset == reset_policy::discard_all || !e->left.keeps_statements))
             e->conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
         e->conn->set_preamble(std::move(steps));
         e->borrowed_transaction_local = b.transaction_local;
@@ -436,9 +435,9 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
                            e.left.transaction != client::transaction_state::idle;
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
-    if (resetting && cfg.reset == reset_policy::discard_all)
+    if (resetting && (cfg.reset == reset_policy::discard_all || !e.left.keeps_statements))
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
-    e.left.keeps_statements = e.conn->cached_statements() + e.conn->external_statements() > 0;
+    e.left.keeps_statements = e.conn->cached_statements() > 0;
     e.conn->set_preamble(preamble_for(e.left, {}, cfg));
     if (resetting) {
         std::lock_guard lock(mutex_);

@@ -64,6 +64,8 @@ public:
     void erase(const std::string& name);
     void clear();
     [[nodiscard]] std::size_t size() const noexcept { return index_.size(); }
+    /// connection::statements_forgotten() when these were last known to be there.
+    std::uint64_t forgotten = 0;
 
 private:
     std::size_t capacity_;

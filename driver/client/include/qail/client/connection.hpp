@@ -211,10 +211,9 @@ public:
     /// that is about to drop them there itself (a pool's DISCARD ALL), so that a later
     /// query prepares again instead of failing with 26000 (fatal inside a transaction).
     void forget_prepared_statements() noexcept;
-    /// How many prepared statements a raw user (a proxy) keeps on this connection, for a
-    /// pool choosing its reset (statements to keep rule out a plain DISCARD ALL).
-    void set_external_statements(std::size_t n) noexcept;
-    [[nodiscard]] std::size_t external_statements() const noexcept;
+    /// How many times forget_prepared_statements() was called: a raw user that keeps its
+    /// own statements on the connection (a proxy) drops its bookkeeping when it changes.
+    [[nodiscard]] std::uint64_t statements_forgotten() const noexcept;
     /// Socket writes since connect (a pipeline or a cached query is one write).
     [[nodiscard]] std::uint64_t writes() const noexcept;
 

@@ -23,9 +23,9 @@ struct leftover {
     bool commit_open_transaction = false;
     /// Something may have changed session state since the last reset.
     bool dirty = false;
-    /// The connection holds protocol-level prepared statements of the driver or of its
-    /// raw user. Without any, the smart reset is exactly DISCARD ALL, which the server
-    /// runs as one statement instead of eight.
+    /// The driver's statement cache holds statements. Without any, the smart reset is
+    /// exactly DISCARD ALL, which the server runs as one statement instead of eight; a
+    /// raw user's (a proxy's) statements go too, and it re-prepares them on demand.
     bool keeps_statements = true;
 };
 
