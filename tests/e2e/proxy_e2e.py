@@ -243,6 +243,28 @@ def prepared_statements_across_backends():
 
 
 @test
+def prepared_statements_survive_a_background_reset():
+    # A backend left dirty and idle is reset by the pool's maintenance (after about 1 s),
+    # with DISCARD ALL: the proxy must see its statements went and prepare them again.
+    import urllib.request
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        url = "http://127.0.0.1:%d/metrics" % p.admin_port
+
+        def resets():
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return metric(r.read().decode(), 'qail_proxy_resets_total{database="appdb"}')
+
+        with psycopg.connect(autocommit=True, prepare_threshold=0, **p.params("alice")) as a:
+            for i in range(3):
+                assert a.execute("SELECT %s::int + 1", [i]).fetchone()[0] == i + 1
+                before = resets()
+                deadline = time.time() + 15
+                while resets() == before:
+                    assert time.time() < deadline, "no background reset within 15 s"
+                    time.sleep(0.1)
+
+
+@test
 def prepared_statement_survives_result_type_change():
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
         with p.connect("alice") as setup:

@@ -435,9 +435,9 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
                            e.left.transaction != client::transaction_state::idle;
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
+    e.left.keeps_statements = e.conn->cached_statements() > 0;
     if (resetting && (cfg.reset == reset_policy::discard_all || !e.left.keeps_statements))
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
-    e.left.keeps_statements = e.conn->cached_statements() > 0;
     e.conn->set_preamble(preamble_for(e.left, {}, cfg));
     if (resetting) {
         std::lock_guard lock(mutex_);
