@@ -87,6 +87,13 @@ class OwnPostgres:
         """A fast shutdown (every backend terminated) and a start on the same port."""
         subprocess.run([self.SCRIPT, "restart", self.dir], check=True, timeout=180)
 
+    def shutdown(self):
+        """A fast shutdown; start() brings it back on the same port."""
+        subprocess.run([self.SCRIPT, "stop", self.dir], check=True, timeout=180)
+
+    def start(self):
+        subprocess.run([self.SCRIPT, "start", self.dir], check=True, timeout=180)
+
     def stop(self):
         subprocess.run([self.SCRIPT, "down", self.dir], check=False, timeout=180)
 

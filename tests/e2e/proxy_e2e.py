@@ -805,6 +805,114 @@ def idle_timeouts_close_idle_clients():
             b.close()
 
 
+@test
+def metrics_move_under_load_and_prometheus_scrapes_them():
+    # A real Prometheus (Debian's) scrapes the admin port every second while pgbench runs
+    # through the proxy; the live exposition passes promtool, has every documented family,
+    # and its counters move by what pgbench did.
+    import json
+    import re
+    import urllib.parse
+    import urllib.request
+    with Proxy(databases={"appdb": {"pool_size": 4}}) as p:
+        metrics_url = "http://127.0.0.1:%d/metrics" % p.admin_port
+
+        def scrape():
+            with urllib.request.urlopen(metrics_url, timeout=10) as r:
+                return r.read().decode()
+
+        prom_dir = tempfile.mkdtemp(prefix="qail-e2e-prom-")
+        prom_port = free_port()
+        with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                    "  - job_name: qail-proxy\n    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n" % p.admin_port)
+        prom = subprocess.Popen(["prometheus", "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
+                                 "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
+                                 "--web.listen-address=127.0.0.1:%d" % prom_port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            before = scrape()
+            script = os.path.join(prom_dir, "select.sql")
+            with open(script, "w") as f:
+                f.write("SELECT 1;\n")
+            r = run_pgbench(p, ["-n", "-f", script], 4, 6)
+            assert r.returncode == 0, r.stdout + r.stderr
+            n = int(r.stdout.split("number of transactions actually processed: ")[1].split("\n")[0]
+                    .split("/")[0])
+            assert n > 0
+            with p.connect("carol") as c:  # one error, counted by its SQLSTATE class
+                expect_error(lambda: c.execute("SELECT 1/0"), "22012")
+                n += 1
+            deadline = time.time() + 5
+            while True:  # the last release happens just after pgbench's last answer
+                after = scrape()
+                series = 'qail_proxy_transaction_duration_seconds_count{database="appdb"}'
+                if metric(after, series) - metric(before, series) >= n or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+
+            def delta(series):
+                return metric(after, series) - metric(before, series)
+
+            # Each pgbench transaction is one Query, one backend link and one release.
+            for series in ('qail_proxy_transaction_duration_seconds_count{database="appdb"}',
+                           'qail_proxy_query_duration_seconds_count{database="appdb"}',
+                           'qail_proxy_pool_wait_seconds_count{database="appdb"}'):
+                assert n <= delta(series) <= n + 8, (series, delta(series), n)
+            assert delta('qail_proxy_errors_total{class="22"}') == 1
+            assert delta('qail_proxy_bytes_total{direction="client_to_server"}') >= n * 15
+            assert delta('qail_proxy_bytes_total{direction="server_to_client"}') >= n * 30
+            # promtool accepts the live exposition, and every documented family is in it.
+            check = subprocess.run(["promtool", "check", "metrics"], input=after, text=True,
+                                   capture_output=True, timeout=60)
+            assert check.returncode == 0, check.stdout + check.stderr
+            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "docs", "metrics.md")) as f:
+                documented = set(re.findall(r"^\| `(qail_proxy_[a-z_]+)`", f.read(), re.M))
+            assert len(documented) >= 15, documented
+            exported = set(re.findall(r"^# TYPE (qail_proxy_[a-z_]+) ", after, re.M))
+            assert documented <= exported, documented - exported
+            # Prometheus saw the transactions: a non-zero increase over the last minute.
+            q = urllib.parse.urlencode(
+                {"query": "sum(increase(qail_proxy_transaction_duration_seconds_count[1m]))"})
+            deadline = time.time() + 20
+            value = 0.0
+            while value <= 0 and time.time() < deadline:
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?%s" %
+                                                (prom_port, q), timeout=5) as resp:
+                        result = json.loads(resp.read())["data"]["result"]
+                    value = float(result[0]["value"][1]) if result else 0.0
+                except OSError:
+                    pass
+                if value <= 0:
+                    time.sleep(0.5)
+            assert value > 0, "Prometheus saw no transactions"
+        finally:
+            prom.terminate()
+            prom.wait(30)
+
+
+@test
+def readyz_follows_a_real_postgres_stop_and_start():
+    with OwnPostgres() as pg:
+        dbs = {"appdb": {"port": pg.port, "dbname": "postgres", "user": "postgres",
+                         "password": "unused"}}
+        with Proxy(databases=dbs) as p:
+            url = "http://127.0.0.1:%d/readyz" % p.admin_port
+            status, body = wait_status(url, 200)
+            assert status == 200, body
+            pg.shutdown()
+            status, body = wait_status(url, 503)
+            assert status == 503 and '"reachable":false' in body, body
+            pg.start()
+            status, body = wait_status(url, 200)
+            assert status == 200, body
+            with p.connect("carol") as c:
+                assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
 def http_status(url):
     import urllib.error
     import urllib.request
