@@ -133,15 +133,20 @@ private:
 
     // --- relaying ---
     asio::awaitable<void> client_loop();
-    asio::awaitable<bool> link();
-    asio::awaitable<void> server_pump(std::shared_ptr<pool::pooled_connection> backend,
-                                      std::size_t swallow);
+    bool link_now(const pool::binding& b);
+    asio::awaitable<bool> link(const pool::binding& b);
+    pool::binding make_binding();
+    void linked(pool::pooled_connection conn);
+    asio::awaitable<void> server_pump();
+    asio::awaitable<void> relay_backend(std::shared_ptr<pool::pooled_connection> backend,
+                                        std::size_t swallow);
     void release_backend();
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
                                         std::chrono::milliseconds idle_in_transaction);
 
     // --- client output: one writer at a time ---
+    bool send_to_client_now(std::string& bytes);
     asio::awaitable<bool> send_to_client(std::string& bytes);
     asio::awaitable<void> fatal(std::string_view sqlstate, std::string_view message);
     void set_state(std::optional<client_state> s);
@@ -170,8 +175,11 @@ private:
     std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
     std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
     std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
-    std::string params_preamble_; // params_ as encoded set_config step (see params_dirty_)
+    // params_ as the pool binding's settings, rebuilt when params_dirty_; a backend that
+    // already has them (no reset since an equal list) is not sent them again.
+    std::shared_ptr<const pool::settings_list> settings_;
     bool params_dirty_ = true;
+    bool settings_touched_ = false; // the linked backend may have had settings changed
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -195,7 +203,12 @@ private:
     clock::time_point linked_at_{};
     std::optional<client_state> state_;
 
+    // The server pump lives as long as the session and sleeps on pump_wake_ while no
+    // backend is linked; a link sets pump_swallow_ (answers to the preamble, not the
+    // client's) and wakes it. Cheaper than a coroutine spawned per transaction.
     asio::cancellation_signal pump_cancel_;
+    std::optional<asio::steady_timer> pump_wake_;
+    std::size_t pump_swallow_ = 0;
     std::string pump_buf_; // the server pump's read buffer and client batch, kept between
     std::string pump_out_; // links so a transaction allocates nothing for them
 
@@ -236,7 +249,6 @@ private:
     bool on_server_message(char type, std::string_view bytes);
     void on_ready(char status);
     void commit_changes();
-    void encode_params_preamble(client::connection& conn);
     void note_portal(std::string_view portal, std::vector<setting_change> changes);
 
     // Client output.
@@ -254,6 +266,29 @@ void session::set_state(std::optional<client_state> s) {
         handle_->state.store(static_cast<int>(*s));
 }
 
+// The common case of send_to_client, without a coroutine: when no write is in progress
+// and the socket takes everything at once. Returns false when the caller must still
+// co_await send_to_client(bytes) for what is left (then in `bytes`).
+bool session::send_to_client_now(std::string& bytes) {
+    if (bytes.empty() || !client_ok_)
+        return true;
+    if (writing_) {
+        pending_out_.append(bytes);
+        bytes.clear();
+        return true;
+    }
+    boost::system::error_code ec;
+    const std::size_t n = stream_.write_now(asio::buffer(bytes), ec);
+    if (ec) {
+        client_ok_ = false;
+        bytes.clear();
+        return true;
+    }
+    ctx_.state->metrics().bytes(false, n);
+    bytes.erase(0, n);
+    return bytes.empty();
+}
+
 asio::awaitable<bool> session::send_to_client(std::string& bytes) {
     if (bytes.empty())
         co_return client_ok_;
@@ -267,7 +302,9 @@ asio::awaitable<bool> session::send_to_client(std::string& bytes) {
     out.swap(bytes);
     while (client_ok_ && !out.empty()) {
         ctx_.state->metrics().bytes(false, out.size());
-        if (auto ec = co_await stream_.write(asio::buffer(out))) {
+        auto [ec, n] =
+            co_await stream_.async_write(asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+        if (ec) {
             client_ok_ = false;
             break;
         }
@@ -299,13 +336,33 @@ asio::awaitable<void> session::run() {
         if (idle.count() > 0 || idle_txn.count() > 0) {
             asio::co_spawn(executor_, idle_watchdog(idle, idle_txn), asio::detached);
         }
+        pump_wake_.emplace(executor_);
+        asio::co_spawn(
+            executor_,
+            [self = shared_from_this()]() -> asio::awaitable<void> {
+                co_await self->server_pump();
+            },
+            asio::bind_cancellation_slot(pump_cancel_.slot(), [peer = peer_](std::exception_ptr e) {
+                if (!e)
+                    return;
+                try {
+                    std::rethrow_exception(e);
+                } catch (const boost::system::system_error& ex) {
+                    if (ex.code() != asio::error::operation_aborted)
+                        spdlog::error("client {}: server pump failed: {}", peer, ex.what());
+                } catch (const std::exception& ex) {
+                    spdlog::error("client {}: server pump failed: {}", peer, ex.what());
+                }
+            }));
         co_await client_loop();
     }
     closing_ = true;
     if (idle_timer_)
         idle_timer_->cancel();
-    if (backend_)
+    if (pump_wake_) {
         pump_cancel_.emit(asio::cancellation_type::terminal);
+        pump_wake_->cancel();
+    }
     release_backend();
     stream_.close();
     if (pid_ != 0)
@@ -645,6 +702,9 @@ void session::release_backend() {
     auto& conn = **backend_;
     spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
                   conn.backend_pid(), last_status_, pending_ready_, unsynced_);
+    if (settings_touched_ || params_dirty_ || db_->cfg.mode == pool_mode::session)
+        backend_->settings_changed();
+    settings_touched_ = false;
     conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
                       : last_status_ == 'T' ? client::transaction_state::in_transaction
                                             : client::transaction_state::failed);
@@ -661,13 +721,38 @@ void session::release_backend() {
         set_state(client_state::idle);
 }
 
-asio::awaitable<bool> session::link() {
-    set_state(client_state::waiting);
+// The binding this client's transactions borrow with: its tenant and user, and its
+// settings (rebuilt only after they changed).
+pool::binding session::make_binding() {
     pool::binding b;
     if (user_cfg_ && user_cfg_->tenant) {
         b.tenant = *user_cfg_->tenant;
         b.user = user_;
     }
+    if (params_dirty_) {
+        settings_ = params_.empty() ? nullptr
+                                    : std::make_shared<const pool::settings_list>(params_.begin(),
+                                                                                  params_.end());
+        params_dirty_ = false;
+    }
+    b.settings = settings_;
+    return b;
+}
+
+// Links an idle backend without suspending, when the pool has one at hand (the common
+// case: no coroutine frame for link() and the pool's acquire()).
+bool session::link_now(const pool::binding& b) {
+    auto conn = db_->pool->try_acquire(executor_, b);
+    if (!conn)
+        return false;
+    ctx_.state->metrics().pool_wait(database_name_, 0.0);
+    linked(std::move(*conn));
+    return true;
+}
+
+// Waits for a backend (or connects one); on failure the client gets the error.
+asio::awaitable<bool> session::link(const pool::binding& b) {
+    set_state(client_state::waiting);
     const auto started = clock::now();
     auto conn = co_await db_->pool->acquire(b);
     ctx_.state->metrics().pool_wait(database_name_,
@@ -686,7 +771,12 @@ asio::awaitable<bool> session::link() {
         (void)co_await send_to_client(out);
         co_return false;
     }
-    backend_ = std::make_shared<pool::pooled_connection>(std::move(*conn));
+    linked(std::move(*conn));
+    co_return true;
+}
+
+void session::linked(pool::pooled_connection conn) {
+    backend_ = std::make_shared<pool::pooled_connection>(std::move(conn));
     auto& c = **backend_;
     spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
     backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
@@ -700,7 +790,6 @@ asio::awaitable<bool> session::link() {
     }
     linked_at_ = clock::now();
     set_state(client_state::active);
-    co_return true;
 }
 
 asio::awaitable<void> session::client_loop() {
@@ -781,6 +870,7 @@ asio::awaitable<void> session::client_loop() {
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();
                 if (mode != pool_mode::session && may_change_settings(body)) {
+                    settings_touched_ = true;
                     incoming_changes_ = setting_changes(body);
                     for (const auto& c : incoming_changes_)
                         if (c.what == setting_change::kind::untracked) {
@@ -817,9 +907,12 @@ asio::awaitable<void> session::client_loop() {
             if (!backend_ && step.what == scan_step::kind::message && answer_locally(type, bytes))
                 continue;
             if (!backend_) {
-                if (!to_client.empty() && !co_await send_to_client(to_client))
+                if (!send_to_client_now(to_client))
+                    (void)co_await send_to_client(to_client);
+                if (!client_ok_)
                     co_return;
-                if (!co_await link()) {
+                const pool::binding b = make_binding();
+                if (!link_now(b) && !co_await link(b)) {
                     if (type != 'Q')
                         skip_until_sync_ = type != 'S';
                     if (type == 'Q' || type == 'S') {
@@ -828,31 +921,8 @@ asio::awaitable<void> session::client_loop() {
                     continue;
                 }
                 // Reset, the client's settings and tenant binding go first, in this write.
-                auto& conn = **backend_;
-                const std::size_t swallow = conn.take_preamble(to_server);
-                std::size_t extra = 0;
-                if (!params_.empty()) {
-                    if (params_dirty_)
-                        encode_params_preamble(conn);
-                    to_server.append(params_preamble_);
-                    extra = 1;
-                }
-                auto self = shared_from_this();
-                asio::co_spawn(
-                    executor_,
-                    [self, b = backend_, swallow, extra]() -> asio::awaitable<void> {
-                        co_await self->server_pump(b, swallow + extra);
-                    },
-                    asio::bind_cancellation_slot(
-                        pump_cancel_.slot(), [peer = peer_](std::exception_ptr e) {
-                            if (!e)
-                                return;
-                            try {
-                                std::rethrow_exception(e);
-                            } catch (const std::exception& ex) {
-                                spdlog::error("client {}: server pump failed: {}", peer, ex.what());
-                            }
-                        }));
+                pump_swallow_ = (**backend_).take_preamble(to_server);
+                pump_wake_->cancel();
             }
             forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
             if (type == 'Q' && !incoming_changes_.empty() && !expects_.empty() &&
@@ -862,14 +932,21 @@ asio::awaitable<void> session::client_loop() {
         }
         // Answers the proxy gives itself, with nothing from the server owed before them.
         emit_synth(to_client);
-        if (!to_client.empty() && !co_await send_to_client(to_client))
+        if (!send_to_client_now(to_client))
+            (void)co_await send_to_client(to_client);
+        if (!client_ok_)
             co_return;
         if (!to_server.empty()) {
             target = backend_;
             if (!target) {
                 to_server.clear();
             } else {
-                auto w = co_await (**target).raw_write(to_server);
+                // Usually the socket takes it all at once; else the rest waits for room.
+                auto now = (**target).raw_write_now(to_server);
+                client::result<void> w =
+                    now ? client::result<void>{} : client::result<void>(now.error());
+                if (now && *now < to_server.size())
+                    w = co_await (**target).raw_write(std::string_view(to_server).substr(*now));
                 to_server.clear();
                 if (!w) {
                     spdlog::warn("client {}: server write failed: {}", peer_, w.error().message());
@@ -883,8 +960,26 @@ asio::awaitable<void> session::client_loop() {
     }
 }
 
-asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connection> backend,
-                                           std::size_t swallow) {
+// Relays every backend the session links, one after the other, until the session ends.
+asio::awaitable<void> session::server_pump() {
+    for (;;) {
+        while (!backend_) {
+            if (closing_)
+                co_return;
+            pump_wake_->expires_at(clock::time_point::max());
+            (void)co_await pump_wake_->async_wait(asio::as_tuple(asio::use_awaitable));
+            if (closing_)
+                co_return;
+        }
+        const std::size_t swallow = std::exchange(pump_swallow_, 0);
+        co_await relay_backend(backend_, swallow);
+    }
+}
+
+// Server -> client for one linked backend, until the ReadyForQuery that releases it (or
+// the link fails).
+asio::awaitable<void> session::relay_backend(std::shared_ptr<pool::pooled_connection> backend,
+                                             std::size_t swallow) {
     auto& conn = **backend;
     const auto mode = db_->cfg.mode;
     // Reused across links: at a release everything read has been consumed.
@@ -1018,7 +1113,9 @@ asio::awaitable<void> session::server_pump(std::shared_ptr<pool::pooled_connecti
             if (step.what == scan_step::kind::message)
                 emit_synth(out);
         }
-        if (!co_await send_to_client(out)) {
+        if (!send_to_client_now(out))
+            (void)co_await send_to_client(out);
+        if (!client_ok_) {
             closing_ = true;
             stream_.close();
         }
@@ -1116,6 +1213,8 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
         if (it == statements_.end())
             return plain(k::bind); // the server reports 26000 with the client's name
         auto& def = current_def(it->second);
+        if (def->touches_settings)
+            settings_touched_ = true;
         if (!def->changes.empty() || !portal_changes_.empty())
             note_portal(f->portal, def->changes);
         if (!backend_stmts_->touch(def->server_name))
@@ -1162,7 +1261,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
     case 'Q': {
         if (!whole)
             return plain(k::query);
-        std::string sql(body.substr(0, body.empty() ? 0 : body.size() - 1));
+        const std::string_view sql = body.substr(0, body.empty() ? 0 : body.size() - 1);
         std::string name;
         switch (classify_deallocate(sql, name)) {
         case sql_deallocate::none:
@@ -1262,28 +1361,6 @@ void session::note_portal(std::string_view portal, std::vector<setting_change> c
     }
     if (!changes.empty())
         portal_changes_.emplace_back(std::string(portal), std::move(changes));
-}
-
-// The client's settings as one pipelined step (Parse/Bind/Execute/Sync of a bound
-// set_config per setting), encoded once per change of params_, not per transaction.
-void session::encode_params_preamble(client::connection& conn) {
-    client::preamble_step s;
-    s.sql = "SELECT ";
-    std::size_t i = 1;
-    for (const auto& [k, v] : params_) {
-        if (i > 1)
-            s.sql += ", ";
-        s.sql += "set_config($" + std::to_string(i) + ", $" + std::to_string(i + 1) + ", false)";
-        i += 2;
-        s.params.push_back(client::param{25, proto::format_code::text, k});
-        s.params.push_back(client::param{25, proto::format_code::text, v});
-    }
-    std::vector<client::preamble_step> steps;
-    steps.push_back(std::move(s));
-    conn.set_preamble(std::move(steps));
-    params_preamble_.clear();
-    (void)conn.take_preamble(params_preamble_);
-    params_dirty_ = false;
 }
 
 // A transaction ended well: its confirmed setting changes become the client's.

@@ -1,7 +1,10 @@
 // A client's socket: TCP, Unix, or TLS over TCP after an SSLRequest.
 #pragma once
 
+#include <qail/client/send_now.hpp>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -23,28 +26,57 @@ public:
     explicit client_stream(tcp::socket s) : s_(std::move(s)) {}
     explicit client_stream(unix_socket s) : s_(std::move(s)) {}
 
-    boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
-    read_some(boost::asio::mutable_buffer b) {
-        constexpr auto tok = boost::asio::as_tuple(boost::asio::use_awaitable);
+    /// Reads what is there (at least one byte), as the socket's async_read_some: the
+    /// handler gets (error_code, bytes). An initiating function, not a coroutine, so a
+    /// co_await of it costs no frame of its own (this is on every relayed message).
+    template <typename Token>
+    auto async_read_some(boost::asio::mutable_buffer b, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, boost::asio::mutable_buffer buf) {
+                if (auto* t = std::get_if<tcp::socket>(&s_))
+                    t->async_read_some(buf, std::move(handler));
+                else if (auto* u = std::get_if<unix_socket>(&s_))
+                    u->async_read_some(buf, std::move(handler));
+                else
+                    std::get<std::unique_ptr<tls_stream>>(s_)->async_read_some(buf,
+                                                                               std::move(handler));
+            },
+            token, b);
+    }
+
+    /// Writes all of `b` (asio::async_write): the handler gets (error_code, bytes).
+    template <typename Token>
+    auto async_write(boost::asio::const_buffer b, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, boost::asio::const_buffer buf) {
+                if (auto* t = std::get_if<tcp::socket>(&s_))
+                    boost::asio::async_write(*t, buf, std::move(handler));
+                else if (auto* u = std::get_if<unix_socket>(&s_))
+                    boost::asio::async_write(*u, buf, std::move(handler));
+                else
+                    boost::asio::async_write(*std::get<std::unique_ptr<tls_stream>>(s_), buf,
+                                             std::move(handler));
+            },
+            token, b);
+    }
+
+    /// One non-blocking send on a plain socket: the bytes it took (0 over TLS, or when
+    /// the socket buffer is full); async_write() the rest.
+    std::size_t write_now(boost::asio::const_buffer b, boost::system::error_code& ec) {
         if (auto* t = std::get_if<tcp::socket>(&s_))
-            co_return co_await t->async_read_some(b, tok);
+            return client::send_now(*t, b, ec);
         if (auto* u = std::get_if<unix_socket>(&s_))
-            co_return co_await u->async_read_some(b, tok);
-        co_return co_await std::get<std::unique_ptr<tls_stream>>(s_)->async_read_some(b, tok);
+            return client::send_now(*u, b, ec);
+        ec = {};
+        return 0;
+    }
+
+    auto read_some(boost::asio::mutable_buffer b) {
+        return async_read_some(b, boost::asio::as_tuple(boost::asio::use_awaitable));
     }
 
     boost::asio::awaitable<boost::system::error_code> write(boost::asio::const_buffer b) {
-        constexpr auto tok = boost::asio::as_tuple(boost::asio::use_awaitable);
-        if (auto* t = std::get_if<tcp::socket>(&s_)) {
-            auto [ec, n] = co_await boost::asio::async_write(*t, b, tok);
-            co_return ec;
-        }
-        if (auto* u = std::get_if<unix_socket>(&s_)) {
-            auto [ec, n] = co_await boost::asio::async_write(*u, b, tok);
-            co_return ec;
-        }
-        auto [ec, n] =
-            co_await boost::asio::async_write(*std::get<std::unique_ptr<tls_stream>>(s_), b, tok);
+        auto [ec, n] = co_await async_write(b, boost::asio::as_tuple(boost::asio::use_awaitable));
         co_return ec;
     }
 

@@ -19,7 +19,8 @@ std::shared_ptr<statement_def> statement_registry::get(std::string_view query,
         slot->server_name = "qail_" + std::to_string(++next_);
         slot->query = std::string(query);
         slot->param_types = std::string(param_types);
-        if (may_change_settings(query))
+        slot->touches_settings = may_change_settings(query);
+        if (slot->touches_settings)
             slot->changes = setting_changes(query);
     }
     return slot;
@@ -163,14 +164,11 @@ void write_target(std::string& out, char type, char kind, std::string_view name)
 
 namespace {
 
-// Splits SQL into its first words (lowercased identifiers; quoted identifiers kept
-// as written), skipping whitespace and comments.
-std::vector<std::string> leading_words(std::string_view sql, std::size_t max_words) {
-    std::vector<std::string> words;
-    std::size_t i = 0;
-    while (i < sql.size() && words.size() < max_words) {
-        const char c = sql[i];
-        if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+// The offset of the first character at or after `i` that is neither whitespace nor part
+// of a comment.
+std::size_t skip_blanks(std::string_view sql, std::size_t i) {
+    while (i < sql.size()) {
+        if (std::isspace(static_cast<unsigned char>(sql[i])) != 0) {
             ++i;
         } else if (sql.substr(i, 2) == "--") {
             const auto nl = sql.find('\n', i);
@@ -178,7 +176,24 @@ std::vector<std::string> leading_words(std::string_view sql, std::size_t max_wor
         } else if (sql.substr(i, 2) == "/*") {
             const auto end = sql.find("*/", i + 2);
             i = end == std::string_view::npos ? sql.size() : end + 2;
-        } else if (c == '"') {
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+// Splits SQL into its first words (lowercased identifiers; quoted identifiers kept
+// as written), skipping whitespace and comments.
+std::vector<std::string> leading_words(std::string_view sql, std::size_t max_words) {
+    std::vector<std::string> words;
+    std::size_t i = 0;
+    while (words.size() < max_words) {
+        i = skip_blanks(sql, i);
+        if (i >= sql.size())
+            break;
+        const char c = sql[i];
+        if (c == '"') {
             std::string w;
             ++i;
             while (i < sql.size()) {
@@ -211,9 +226,18 @@ std::vector<std::string> leading_words(std::string_view sql, std::size_t max_wor
     return words;
 }
 
+// True when the first word (after whitespace and comments) cannot be DEALLOCATE or
+// DISCARD: the common case, decided without splitting words.
+bool surely_not_deallocate(std::string_view sql) {
+    const std::size_t i = skip_blanks(sql, 0);
+    return i == sql.size() || (sql[i] != 'd' && sql[i] != 'D');
+}
+
 } // namespace
 
 sql_deallocate classify_deallocate(std::string_view sql, std::string& name) {
+    if (surely_not_deallocate(sql))
+        return sql_deallocate::none;
     const auto w = leading_words(sql, 5);
     auto only_rest = [&](std::size_t from) {
         return w.size() == from || (w.size() == from + 1 && w[from] == ";");

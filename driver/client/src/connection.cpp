@@ -1,14 +1,17 @@
 // The client connection: transport (TCP, Unix, TLS), the startup exchange driven
 // by startup_handshake, and the query, pipeline, COPY and cancel protocols.
 #include <qail/client/connection.hpp>
+#include <qail/client/send_now.hpp>
 #include <qail/client/statement_cache.hpp>
 #include <qail/client/tls.hpp>
 #include <qail/protocol/message.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -65,31 +68,56 @@ public:
     transport() = default;
     explicit transport(variant v) : s_(std::move(v)) {}
 
-    asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
-    read_some(asio::mutable_buffer b) {
-        co_return co_await std::visit(
-            [&](auto& s) -> asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> {
-                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>)
-                    co_return std::tuple{asio::error::make_error_code(asio::error::not_connected),
-                                         std::size_t{0}};
+    // Initiating functions rather than coroutines: a co_await of them allocates no frame
+    // beyond the one of use_awaitable itself (they are on every relayed message).
+    template <typename Token>
+    auto async_read_some(asio::mutable_buffer b, Token&& token) {
+        return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, asio::mutable_buffer buf) {
+                if (auto* t = std::get_if<tcp::socket>(&s_))
+                    t->async_read_some(buf, std::move(handler));
+                else if (auto* u = std::get_if<unix_socket>(&s_))
+                    u->async_read_some(buf, std::move(handler));
+                else if (auto* l = std::get_if<tls_stream>(&s_))
+                    l->async_read_some(buf, std::move(handler));
                 else
-                    co_return co_await s.async_read_some(b, use_tuple);
+                    not_connected(std::move(handler));
             },
-            s_);
+            token, b);
+    }
+
+    template <typename Token>
+    auto async_write(asio::const_buffer b, Token&& token) {
+        return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, asio::const_buffer buf) {
+                if (auto* t = std::get_if<tcp::socket>(&s_))
+                    asio::async_write(*t, buf, std::move(handler));
+                else if (auto* u = std::get_if<unix_socket>(&s_))
+                    asio::async_write(*u, buf, std::move(handler));
+                else if (auto* l = std::get_if<tls_stream>(&s_))
+                    asio::async_write(*l, buf, std::move(handler));
+                else
+                    not_connected(std::move(handler));
+            },
+            token, b);
+    }
+
+    auto read_some(asio::mutable_buffer b) { return async_read_some(b, use_tuple); }
+
+    /// One non-blocking send on a plain socket: the bytes it took (0 over TLS or when
+    /// the socket buffer is full).
+    std::size_t write_now(asio::const_buffer b, boost::system::error_code& ec) {
+        if (auto* t = std::get_if<tcp::socket>(&s_))
+            return send_now(*t, b, ec);
+        if (auto* u = std::get_if<unix_socket>(&s_))
+            return send_now(*u, b, ec);
+        return 0;
     }
 
     asio::awaitable<boost::system::error_code> write(asio::const_buffer b) {
-        co_return co_await std::visit(
-            [&](auto& s) -> asio::awaitable<boost::system::error_code> {
-                if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
-                    co_return asio::error::make_error_code(asio::error::not_connected);
-                } else {
-                    auto [ec, n] = co_await asio::async_write(s, b, use_tuple);
-                    (void)n;
-                    co_return ec;
-                }
-            },
-            s_);
+        auto [ec, n] = co_await async_write(b, use_tuple);
+        (void)n;
+        co_return ec;
     }
 
     void close() noexcept {
@@ -125,6 +153,14 @@ public:
     variant& raw() noexcept { return s_; }
 
 private:
+    template <typename Handler>
+    static void not_connected(Handler handler) {
+        const auto ex = asio::get_associated_executor(handler);
+        asio::post(ex, [h = std::move(handler)]() mutable {
+            std::move(h)(asio::error::make_error_code(asio::error::not_connected), std::size_t{0});
+        });
+    }
+
     variant s_;
 };
 
@@ -256,7 +292,8 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     asio::awaitable<std::optional<error>> flush() {
         if (tx.empty())
             co_return std::nullopt;
-        const auto ec = co_await io.write(asio::buffer(tx));
+        const auto [ec, n] = co_await io.async_write(asio::buffer(tx), use_tuple);
+        (void)n;
         tx.clear();
         ++write_count;
         if (ec)
@@ -366,16 +403,22 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     // Encodes the pending preamble ahead of everything else in this write. Returns how
     // many ReadyForQuery its answers end with; the caller then awaits finish_preamble().
     std::size_t write_preamble(proto::writer& w) {
-        const std::size_t n = preamble.size();
-        for (const preamble_step& step : preamble) {
-            if (step.params.empty()) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < preamble.size(); ++i) {
+            const preamble_step& step = preamble[i];
+            const bool sync = !step.pipelined || i + 1 == preamble.size();
+            if (step.params.empty() && sync) {
                 proto::encode(w, proto::query{step.sql});
+                ++n;
                 continue;
             }
             proto::encode_parse(w, "", step.sql, param_oids(step.params));
             encode_bind_params(w, "", step.params, proto::format_code::text);
             proto::encode(w, proto::execute{"", 0});
-            proto::encode(w, proto::sync{});
+            if (sync) {
+                proto::encode(w, proto::sync{});
+                ++n;
+            }
         }
         preamble.clear();
         return n;
@@ -1401,11 +1444,26 @@ asio::awaitable<result<void>> connection::raw_write(std::string_view bytes) {
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
-    const auto ec = co_await s.io.write(asio::buffer(bytes.data(), bytes.size()));
+    const auto [ec, n] =
+        co_await s.io.async_write(asio::buffer(bytes.data(), bytes.size()), use_tuple);
+    (void)n;
     ++s.write_count;
     if (ec)
         co_return s.io_error(ec);
     co_return boost::system::result<void, error>{};
+}
+
+result<std::size_t> connection::raw_write_now(std::string_view bytes) {
+    impl& s = *impl_;
+    if (auto e = s.usable())
+        return *e;
+    boost::system::error_code ec;
+    const std::size_t n = s.io.write_now(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec)
+        return s.io_error(ec);
+    if (n > 0)
+        ++s.write_count;
+    return n;
 }
 
 void connection::raw_finished(transaction_state state) noexcept {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,7 +24,9 @@ using detail::pool_waiter;
 namespace detail {
 
 void wake(const std::shared_ptr<pool_waiter>& w) {
-    asio::post(w->executor, [w] { w->timer.cancel(); });
+    // Inline when called on the waiter's own executor (a release on the same worker
+    // thread, the common case), else posted there: the timer is not thread-safe.
+    asio::dispatch(w->executor, [w] { w->timer.cancel(); });
 }
 
 } // namespace detail
@@ -149,11 +152,9 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
     auto self = shared_from_this();
     const auto ex = co_await asio::this_coro::executor;
     const auto start = clock::now();
-    pool_config cfg;
-    {
-        std::lock_guard lock(mutex_);
-        cfg = config_;
-    }
+    // Only max_size and min_size change after construction (resize(), under the mutex),
+    // and acquire reads those under the lock; the rest is read here without copying.
+    const pool_config& cfg = config_;
     const auto deadline = start + cfg.acquire_timeout;
 
     const auto record_wait = [this, start](bool success) {
@@ -189,10 +190,7 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
             if (!drop.empty())
                 hand_capacity_locked(wake_list);
         }
-        for (auto& d : drop)
-            destroy(std::move(d));
-        for (auto& x : wake_list)
-            detail::wake(x);
+        dispose(drop, wake_list);
         if (closed)
             co_return make_pool_error(pool_errc::pool_closed, "57P01",
                                       "pool " + name_ + " is closed");
@@ -251,18 +249,7 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
             e = std::move(*r);
         }
 
-        // The reset (if an earlier borrower used it) and this borrow's binding ride in
-        // the same write as the borrower's first command.
-        e->left.keeps_statements = e->conn->cached_statements() > 0;
-        auto steps = preamble_for(e->left, b, cfg);
-        const bool resetting = (e->left.dirty && cfg.reset != reset_policy::none) ||
-                               e->left.transaction != client::transaction_state::idle;
-        e->conn->set_operation_timeout(std::chrono::milliseconds{0});
-        if (resetting && (cfg.reset == reset_policy::discard_all || !e->left.keeps_statements))
-            e->conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
-        e->conn->set_preamble(std::move(steps));
-        e->borrowed_transaction_local = b.transaction_local;
-        if (resetting) {
+        if (prepare_borrow(*e, b)) {
             std::lock_guard lock(mutex_);
             ++counters_.resets;
         }
@@ -293,6 +280,64 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
         record_wait(true);
         co_return pooled_connection(self, std::move(e));
     }
+}
+
+std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executor& ex,
+                                                      const binding& b) {
+    if (config_.test_on_acquire)
+        return std::nullopt; // needs a round trip
+    entry_ptr e;
+    std::vector<entry_ptr> drop;
+    std::vector<waiter_ptr> wake_list;
+    {
+        std::lock_guard lock(mutex_);
+        if (!closed_ && waiters_.empty())
+            e = pick_idle_locked(ex, drop);
+        if (!drop.empty())
+            hand_capacity_locked(wake_list);
+    }
+    dispose(drop, wake_list);
+    if (!e)
+        return std::nullopt;
+    const bool resetting = prepare_borrow(*e, b);
+    e->writes_at_acquire = e->conn->writes();
+    {
+        std::lock_guard lock(mutex_);
+        ++counters_.acquires;
+        if (resetting)
+            ++counters_.resets;
+    }
+    return pooled_connection(shared_from_this(), std::move(e));
+}
+
+// What picking an idle connection left to do outside the mutex.
+void pg_pool::dispose(std::vector<entry_ptr>& drop, std::vector<waiter_ptr>& wake_list) {
+    for (auto& d : drop)
+        destroy(std::move(d));
+    for (auto& x : wake_list)
+        detail::wake(x);
+}
+
+// The reset (if an earlier borrower used it) and this borrow's binding, queued to ride in
+// the same write as the borrower's first command. Returns whether it resets.
+bool pg_pool::prepare_borrow(pool_entry& e, const binding& b) {
+    const pool_config& cfg = config_; // see acquire()
+    e.left.keeps_statements = e.conn->cached_statements() > 0;
+    const bool resetting = resets(e.left, cfg);
+    if (resetting)
+        e.applied_settings.reset();
+    const bool settings_in_place =
+        b.settings && e.applied_settings &&
+        (e.applied_settings == b.settings || *e.applied_settings == *b.settings);
+    auto steps = preamble_for(e.left, b, cfg, settings_in_place);
+    if (b.settings)
+        e.applied_settings = b.settings;
+    e.conn->set_operation_timeout(std::chrono::milliseconds{0});
+    if (resetting && (cfg.reset == reset_policy::discard_all || !e.left.keeps_statements))
+        e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
+    e.conn->set_preamble(std::move(steps));
+    e.borrowed_transaction_local = b.transaction_local;
+    return resetting;
 }
 
 void pg_pool::abandon(const waiter_ptr& w) noexcept {
@@ -426,13 +471,10 @@ asio::awaitable<void> pg_pool::clean(entry_ptr e) {
 }
 
 asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
-    pool_config cfg;
-    {
-        std::lock_guard lock(mutex_);
-        cfg = config_;
-    }
-    const bool resetting = (e.left.dirty && cfg.reset != reset_policy::none) ||
-                           e.left.transaction != client::transaction_state::idle;
+    const pool_config& cfg = config_; // see acquire()
+    const bool resetting = resets(e.left, cfg);
+    if (resetting)
+        e.applied_settings.reset();
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
     e.left.keeps_statements = e.conn->cached_statements() > 0;

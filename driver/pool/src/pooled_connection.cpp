@@ -35,6 +35,11 @@ pooled_connection::operator bool() const noexcept {
     return entry_ != nullptr;
 }
 
+void pooled_connection::settings_changed() noexcept {
+    if (entry_)
+        entry_->applied_settings.reset();
+}
+
 void pooled_connection::release() noexcept {
     give_back(false);
 }

@@ -90,7 +90,8 @@ std::vector<client::preamble_step> reset_steps(reset_policy policy) {
     return {{std::string(sql), {}}};
 }
 
-std::vector<client::preamble_step> binding_steps(const binding& b, const pool_config& config) {
+std::vector<client::preamble_step> binding_steps(const binding& b, const pool_config& config,
+                                                 bool settings_in_place) {
     std::vector<client::preamble_step> steps;
     if (b.transaction_local)
         steps.push_back({"BEGIN", {}});
@@ -108,6 +109,14 @@ std::vector<client::preamble_step> binding_steps(const binding& b, const pool_co
         params.push_back(text_param(setting));
         params.push_back(text_param(*value));
     };
+    if (b.settings && !settings_in_place) {
+        for (const auto& [name, value] : *b.settings) {
+            if ((b.tenant && name == config.tenant_setting) ||
+                (b.user && name == config.user_setting))
+                continue;
+            add(name, value);
+        }
+    }
     add(config.tenant_setting, b.tenant);
     add(config.user_setting, b.user);
     if (!params.empty())
@@ -115,17 +124,30 @@ std::vector<client::preamble_step> binding_steps(const binding& b, const pool_co
     return steps;
 }
 
+bool resets(const leftover& left, const pool_config& config) noexcept {
+    return (left.dirty && config.reset != reset_policy::none) ||
+           left.transaction != client::transaction_state::idle;
+}
+
 std::vector<client::preamble_step> preamble_for(const leftover& left, const binding& b,
-                                                const pool_config& config) {
+                                                const pool_config& config, bool settings_in_place) {
     std::vector<client::preamble_step> steps = end_transaction_steps(left);
+    bool discards = false;
     if (left.dirty || !steps.empty()) {
         const auto policy = config.reset == reset_policy::smart && !left.keeps_statements
                                 ? reset_policy::discard_all
                                 : config.reset;
+        discards = policy == reset_policy::discard_all;
         for (auto& s : reset_steps(policy))
             steps.push_back(std::move(s));
     }
-    for (auto& s : binding_steps(b, config))
+    auto bind = binding_steps(b, config, settings_in_place);
+    // DISCARD ALL may run as the first statement of an extended-protocol pipeline (the
+    // server commits it at once), so it and a session binding end with one
+    // ReadyForQuery instead of two. A BEGIN of a transaction-local binding keeps its own.
+    if (discards && !bind.empty() && !b.transaction_local)
+        steps.back().pipelined = true;
+    for (auto& s : bind)
         steps.push_back(std::move(s));
     return steps;
 }

@@ -635,6 +635,79 @@ TEST_CASE("pool: the reset and binding cost no extra round trip") {
     }
 }
 
+TEST_CASE("pool: a borrower's settings ride with the binding and are not resent while in place") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            const auto wanted = [] {
+                return std::make_shared<const settings_list>(
+                    settings_list{{"application_name", "settings-app"},
+                                  {"work_mem", "7MB"},
+                                  // Named like the tenant setting: the binding's tenant must win.
+                                  {"app.current_tenant_id", "not-mine"}});
+            };
+            const auto read = [](connection& c) -> asio::awaitable<std::string> {
+                co_return co_await scalar(c, "SELECT current_setting('application_name') || ' ' || "
+                                             "current_setting('work_mem') || ' ' || "
+                                             "current_setting('app.current_tenant_id', true)");
+            };
+            // reset: none keeps what a borrow set; an equal list is then not sent again.
+            auto config = small_config(1);
+            config.health_check_interval = 0ms;
+            config.reset = reset_policy::none;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "settings");
+            binding b{"t-set", std::nullopt, false};
+            b.settings = wanted();
+            {
+                auto c = co_await must_acquire(*pool, b);
+                CHECK(c->has_preamble());
+                CHECK(co_await read(*c) == "settings-app 7MB t-set");
+            }
+            b.settings = wanted(); // equal, not the same object
+            {
+                auto c = co_await must_acquire(*pool, b);
+                // Only the tenant binding is sent again: one set_config statement, two
+                // parameters for the tenant setting, none of the three settings.
+                std::string sent;
+                CHECK(c->take_preamble(sent) == 1);
+                CHECK(sent.find("settings-app") == std::string::npos);
+                CHECK(sent.find("t-set") != std::string::npos);
+                CHECK(co_await read(*c) == "settings-app 7MB t-set");
+                co_await exec(*c, "SET work_mem = '9MB'");
+                c.settings_changed(); // what a proxy does when its client ran SET
+            }
+            {
+                auto c = co_await must_acquire(*pool, b);
+                CHECK(co_await read(*c) == "settings-app 7MB t-set");
+            }
+            co_await pool->close();
+
+            // reset: smart resets every dirty connection, so the settings go again, in the
+            // same Sync as the DISCARD ALL (one ReadyForQuery for both).
+            config.reset = reset_policy::smart;
+            auto smart = pg_pool::create(co_await asio::this_coro::executor,
+                                         options_for(*server, env().scram), config, "settings2");
+            {
+                auto c = co_await must_acquire(*smart, b);
+                co_await exec(*c, "SET work_mem = '9MB'");
+            }
+            {
+                auto c = co_await must_acquire(*smart, b);
+                std::string sent;
+                CHECK(c->take_preamble(sent) == 1);
+                CHECK(sent.find("DISCARD ALL") != std::string::npos);
+                CHECK(sent.find("settings-app") != std::string::npos);
+                c->set_preamble({{"DISCARD ALL", {}, true},
+                                 {"SELECT pg_catalog.set_config($1, $2, false)",
+                                  {client::to_param("work_mem"), client::to_param("7MB")}}});
+                CHECK(co_await scalar(*c, "SELECT current_setting('work_mem')") == "7MB");
+            }
+            co_await smart->close();
+        });
+    }
+}
+
 TEST_CASE("pool: a transaction-local binding is committed at release and does not leak") {
     for (const auto* server : env().servers()) {
         INFO(server->name);

@@ -100,6 +100,11 @@ TEST_CASE("prepared: SQL-level DEALLOCATE and DISCARD ALL are recognised") {
     CHECK(name == "Mixed Case");
     CHECK(classify_deallocate("/* c */ DEALLOCATE s1 ;", name) == sql_deallocate::one);
     CHECK(classify_deallocate("DISCARD TEMP", name) == sql_deallocate::none);
+    CHECK(classify_deallocate("-- note\n\t/* a */ deallocate all", name) == sql_deallocate::all);
+    CHECK(classify_deallocate("DELETE FROM t", name) == sql_deallocate::none);
+    CHECK(classify_deallocate("/* DEALLOCATE ALL */ SELECT 1", name) == sql_deallocate::none);
+    CHECK(classify_deallocate("-- DEALLOCATE ALL", name) == sql_deallocate::none);
+    CHECK(classify_deallocate("", name) == sql_deallocate::none);
     CHECK(classify_deallocate("SELECT 'DEALLOCATE ALL'", name) == sql_deallocate::none);
     CHECK(classify_deallocate("DEALLOCATE s1; DROP TABLE t", name) == sql_deallocate::none);
 }

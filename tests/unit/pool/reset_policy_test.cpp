@@ -163,6 +163,62 @@ TEST_CASE("pool: preamble order is end transaction, reset, binding") {
                             config)) == std::vector<std::string>{"ROLLBACK"});
 }
 
+TEST_CASE("pool: settings go first in the binding statement, and a DISCARD ALL shares its Sync") {
+    pool_config config;
+    binding b{"t", std::nullopt, false};
+    b.settings = std::make_shared<const settings_list>(
+        settings_list{{"application_name", "a'b"}, {"app.current_tenant_id", "evil"}});
+    auto steps = binding_steps(b, config);
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].sql ==
+          "SELECT pg_catalog.set_config($1, $2, false), pg_catalog.set_config($3, $4, false)");
+    REQUIRE(steps[0].params.size() == 4);
+    CHECK(steps[0].params[0].bytes == std::optional<std::string>("application_name"));
+    CHECK(steps[0].params[1].bytes == std::optional<std::string>("a'b"));
+    // The client's own value for the tenant setting is dropped: the binding decides.
+    CHECK(steps[0].params[2].bytes == std::optional<std::string>("app.current_tenant_id"));
+    CHECK(steps[0].params[3].bytes == std::optional<std::string>("t"));
+    // Settings already in place: only the binding is sent.
+    steps = binding_steps(b, config, true);
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].params.size() == 2);
+    // Without tenant or user, settings in place leave nothing to send.
+    binding plain;
+    plain.settings = b.settings;
+    CHECK(binding_steps(plain, config, true).empty());
+    CHECK(binding_steps(plain, config).size() == 1);
+
+    // A DISCARD ALL reset is pipelined with the session binding after it...
+    const leftover dirty{transaction_state::idle, false, true, false};
+    steps = preamble_for(dirty, b, config);
+    REQUIRE(steps.size() == 2);
+    CHECK(steps[0].sql == "DISCARD ALL");
+    CHECK(steps[0].pipelined);
+    CHECK_FALSE(steps[1].pipelined);
+    // ...but not with nothing after it, not the multi-statement smart reset, and not
+    // ahead of a transaction-local binding's BEGIN.
+    steps = preamble_for(dirty, {}, config);
+    REQUIRE(steps.size() == 1);
+    CHECK_FALSE(steps[0].pipelined);
+    steps = preamble_for(leftover{transaction_state::idle, false, true, true}, b, config);
+    REQUIRE(steps.size() == 2);
+    CHECK_FALSE(steps[0].pipelined);
+    steps = preamble_for(dirty, binding{"t", std::nullopt, true}, config);
+    REQUIRE(steps.size() == 3);
+    CHECK_FALSE(steps[0].pipelined);
+    // The end of a left-open transaction keeps its own Sync.
+    steps = preamble_for(leftover{transaction_state::failed, false, true, false}, b, config);
+    REQUIRE(steps.size() == 3);
+    CHECK_FALSE(steps[0].pipelined);
+    CHECK(steps[1].pipelined);
+
+    CHECK(resets(dirty, config));
+    CHECK_FALSE(resets(leftover{}, config));
+    config.reset = reset_policy::none;
+    CHECK_FALSE(resets(dirty, config));
+    CHECK(resets(leftover{transaction_state::in_transaction, false, false}, config));
+}
+
 TEST_CASE("pool: config defaults follow the design") {
     const pool_config c;
     CHECK(c.max_size == 10);

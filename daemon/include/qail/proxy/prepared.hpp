@@ -34,6 +34,9 @@ struct statement_def {
     std::atomic<bool> validated{false};
     /// What executing it does to the session's settings (a prepared SET or RESET).
     std::vector<setting_change> changes;
+    /// Its text could change settings in ways not tracked (set_config, a SET inside a
+    /// DO block...): may_change_settings() of the query.
+    bool touches_settings = false;
 };
 
 /// Every statement of one database, shared by all its clients. Thread-safe.

@@ -32,6 +32,9 @@ struct pool_entry {
     /// connection::writes() when handed out: unchanged at release means the borrower
     /// sent nothing, so the session is exactly as `left` describes it.
     std::uint64_t writes_at_acquire = 0;
+    /// binding::settings as last set on the connection, null when unknown (a reset ran
+    /// since, or the borrower changed settings itself).
+    std::shared_ptr<const settings_list> applied_settings;
 };
 
 /// One acquire() waiting for a connection. Woken by cancelling its timer, always from

@@ -76,8 +76,17 @@ inline const std::string_view copy_abort{detail::copy_abort_marker, 0};
 
 /// One statement of a connection preamble (see connection::set_preamble).
 struct preamble_step {
+    preamble_step() = default;
+    preamble_step(std::string s, std::vector<param> p = {}, bool pipe = false)
+        : sql(std::move(s)), params(std::move(p)), pipelined(pipe) {}
+
     std::string sql;
     std::vector<param> params;
+    /// Shares the Sync of the step after it (sent as Parse/Bind/Execute without a Sync
+    /// of its own), so the two end with one ReadyForQuery. `sql` must then be one
+    /// statement; a reset that precedes the binding is sent this way. Ignored on the
+    /// last step.
+    bool pipelined = false;
 };
 
 /// The server's transaction status after the last completed exchange.
@@ -166,6 +175,10 @@ public:
     [[nodiscard]] boost::asio::awaitable<result<std::size_t>> raw_read_some(std::span<char> out);
     /// Writes all of `bytes` to the server. An error marks the connection broken.
     [[nodiscard]] boost::asio::awaitable<result<void>> raw_write(std::string_view bytes);
+    /// Writes what the socket takes at once, without waiting: the bytes written (0 over
+    /// TLS, where only raw_write() writes, or when the socket buffer is full). The caller
+    /// raw_write()s the rest. An error marks the connection broken.
+    [[nodiscard]] result<std::size_t> raw_write_now(std::string_view bytes);
     /// Records the transaction state of the last ReadyForQuery the raw caller saw.
     void raw_finished(transaction_state state) noexcept;
     /// Marks the connection unusable (the raw caller saw something it cannot recover).

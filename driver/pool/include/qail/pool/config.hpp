@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace qail::pool {
 
@@ -53,6 +55,9 @@ struct pool_config {
     std::string user_setting = "app.current_user_id";
 };
 
+/// Run-time settings as (name, value), in the order they are set.
+using settings_list = std::vector<std::pair<std::string, std::string>>;
+
 /// Tenant/user bound to the connection for one borrow.
 struct binding {
     // Constructors on purpose (not an aggregate): GCC 12 destroys a braced aggregate
@@ -65,6 +70,12 @@ struct binding {
 
     std::optional<std::string> tenant;
     std::optional<std::string> user;
+    /// Run-time settings (name, value) the borrower wants in place, such as a proxied
+    /// client's own: set in the same statement as tenant and user, before them (so a
+    /// setting named like the tenant setting never overrides the binding). Not sent
+    /// again when the connection has had no reset since a borrow with an equal list and
+    /// the borrower did not call pooled_connection::settings_changed().
+    std::shared_ptr<const settings_list> settings;
     /// false: session form set_config(name,$1,false), cleared by the reset at release.
     /// true: transaction form: BEGIN + set_config(name,$1,true); the borrower's work runs
     /// in that transaction, COMMITted at release (ROLLBACK if it is failed).

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,9 @@ public:
     void release() noexcept;
     /// Destroys the connection instead of returning it.
     void discard() noexcept;
+    /// The borrower may have changed run-time settings: the next borrow sends its
+    /// binding::settings even when they equal this borrow's.
+    void settings_changed() noexcept;
 
 private:
     friend class pg_pool;
@@ -95,6 +99,13 @@ public:
     [[nodiscard]] boost::asio::awaitable<client::result<pooled_connection>>
     acquire(const binding& b = {});
 
+    /// acquire() without waiting: an idle connection with `b` queued as it would be, or
+    /// nothing when acquire() would have to connect, wait, or test the connection first
+    /// (or others are already waiting: they go first). For a caller on a hot path that
+    /// avoids a coroutine when a connection is at hand; `ex` as acquire()'s executor.
+    [[nodiscard]] std::optional<pooled_connection>
+    try_acquire(const boost::asio::any_io_executor& ex, const binding& b = {});
+
     [[nodiscard]] pool_stats stats() const;
     /// The configuration; max_size/min_size change under resize().
     [[nodiscard]] const pool_config& config() const noexcept { return config_; }
@@ -125,6 +136,10 @@ private:
     /// An idle entry for a caller on `ex` (mutex held); expired ones go to `drop`.
     [[nodiscard]] entry_ptr pick_idle_locked(const boost::asio::any_io_executor& ex,
                                              std::vector<entry_ptr>& drop);
+    /// Destroys `drop` and wakes `wake_list` (collected under the mutex).
+    void dispose(std::vector<entry_ptr>& drop, std::vector<waiter_ptr>& wake_list);
+    /// Queues the reset and the binding of `b` on a connection being handed out.
+    bool prepare_borrow(detail::pool_entry& e, const binding& b);
     /// A queued acquire() went away before finishing: undo what it was given.
     void abandon(const waiter_ptr& w) noexcept;
     /// Gives free slots to waiters as permits to connect (mutex held).

@@ -37,14 +37,22 @@ struct leftover {
 [[nodiscard]] std::vector<client::preamble_step> reset_steps(reset_policy policy);
 
 /// The binding as steps: session form `SELECT set_config($1, $2, false), ...`, or for a
-/// transaction_local binding `BEGIN` then `SELECT set_config($1, $2, true), ...`. Setting
-/// names and values are always bound parameters (text), never part of the SQL text.
-[[nodiscard]] std::vector<client::preamble_step> binding_steps(const binding& b,
-                                                               const pool_config& config);
+/// transaction_local binding `BEGIN` then `SELECT set_config($1, $2, true), ...`: first
+/// binding::settings (unless `settings_in_place`; those named like the tenant or user
+/// setting are left out when that is bound), then tenant and user. Setting names and
+/// values are always bound parameters (text), never part of the SQL text.
+[[nodiscard]] std::vector<client::preamble_step>
+binding_steps(const binding& b, const pool_config& config, bool settings_in_place = false);
 
 /// The whole preamble for the next borrower: end_transaction_steps, the reset when the
-/// connection is dirty (or a transaction had to be ended), then the binding.
-[[nodiscard]] std::vector<client::preamble_step>
-preamble_for(const leftover& left, const binding& b, const pool_config& config);
+/// connection is dirty (or a transaction had to be ended), then the binding. A DISCARD
+/// ALL reset shares one Sync with the binding that follows it (one ReadyForQuery).
+[[nodiscard]] std::vector<client::preamble_step> preamble_for(const leftover& left,
+                                                              const binding& b,
+                                                              const pool_config& config,
+                                                              bool settings_in_place = false);
+
+/// Whether preamble_for(left, ...) resets the connection.
+[[nodiscard]] bool resets(const leftover& left, const pool_config& config) noexcept;
 
 } // namespace qail::pool
