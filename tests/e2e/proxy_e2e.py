@@ -831,7 +831,23 @@ def metrics_move_under_load_and_prometheus_scrapes_them():
                                  "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
                                  "--web.listen-address=127.0.0.1:%d" % prom_port],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        def prom_query(expr):
+            q = urllib.parse.urlencode({"query": expr})
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?%s" %
+                                            (prom_port, q), timeout=5) as resp:
+                    result = json.loads(resp.read())["data"]["result"]
+                return float(result[0]["value"][1]) if result else 0.0
+            except OSError:
+                return 0.0
+
         try:
+            # Prometheus must hold a sample from before the load, or increase() has only
+            # post-load samples to compare (a slow start on a busy machine).
+            deadline = time.time() + 60
+            while prom_query('up{job="qail-proxy"}') < 1:
+                assert time.time() < deadline, "Prometheus never scraped the admin port"
+                time.sleep(0.2)
             before = scrape()
             script = os.path.join(prom_dir, "select.sql")
             with open(script, "w") as f:
@@ -874,18 +890,11 @@ def metrics_move_under_load_and_prometheus_scrapes_them():
             exported = set(re.findall(r"^# TYPE (qail_proxy_[a-z_]+) ", after, re.M))
             assert documented <= exported, documented - exported
             # Prometheus saw the transactions: a non-zero increase over the last minute.
-            q = urllib.parse.urlencode(
-                {"query": "sum(increase(qail_proxy_transaction_duration_seconds_count[1m]))"})
             deadline = time.time() + 20
             value = 0.0
             while value <= 0 and time.time() < deadline:
-                try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?%s" %
-                                                (prom_port, q), timeout=5) as resp:
-                        result = json.loads(resp.read())["data"]["result"]
-                    value = float(result[0]["value"][1]) if result else 0.0
-                except OSError:
-                    pass
+                value = prom_query(
+                    "sum(increase(qail_proxy_transaction_duration_seconds_count[1m]))")
                 if value <= 0:
                     time.sleep(0.5)
             assert value > 0, "Prometheus saw no transactions"

@@ -38,6 +38,9 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
+// Read buffers start small (an idle client costs little memory) and double, up to
+// read_chunk, whenever a read fills them (COPY, large results).
+constexpr std::size_t first_chunk = 8 * 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::size_t whole_limit = 64 * 1024;
 
@@ -800,7 +803,7 @@ asio::awaitable<void> session::client_loop() {
     const std::string user_setting = cfg->tenancy.user_setting;
     std::string to_server;
     std::string to_client;
-    rx_.resize(read_chunk);
+    rx_.resize(first_chunk);
     for (;;) {
         if (rx_begin_ == rx_end_)
             rx_begin_ = rx_end_ = 0;
@@ -813,6 +816,8 @@ asio::awaitable<void> session::client_loop() {
             co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
         if (ec || closing_ || !client_ok_)
             co_return;
+        if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
+            rx_.resize(rx_.size() * 2);
         rx_end_ += n;
         last_activity_ = clock::now();
         ctx_.state->metrics().bytes(true, n);
@@ -984,8 +989,8 @@ asio::awaitable<void> session::relay_backend(std::shared_ptr<pool::pooled_connec
     const auto mode = db_->cfg.mode;
     // Reused across links: at a release everything read has been consumed.
     std::string& buf = pump_buf_;
-    if (buf.size() < read_chunk)
-        buf.resize(read_chunk);
+    if (buf.empty())
+        buf.resize(first_chunk);
     std::size_t begin = 0, end = 0;
     std::string& out = pump_out_;
     out.clear();
@@ -1006,6 +1011,8 @@ asio::awaitable<void> session::relay_backend(std::shared_ptr<pool::pooled_connec
             co_return;
         }
         end += *r;
+        if (end == buf.size() && buf.size() < read_chunk)
+            buf.resize(buf.size() * 2);
         bool release = false;
         for (;;) {
             const std::string_view unread{buf.data() + begin, end - begin};

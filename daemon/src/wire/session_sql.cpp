@@ -410,8 +410,11 @@ setting_change parse_reset(const tokens& t) {
 } // namespace
 
 bool may_change_settings(std::string_view sql) noexcept {
+    // On every Query and Parse, so branch-light: `c | 0x20` folds exactly 'S', 'E', 'T'
+    // onto 's', 'e', 't' and maps no other byte there.
+    const char* p = sql.data();
     for (std::size_t i = 0; i + 3 <= sql.size(); ++i)
-        if (lower(sql[i]) == 's' && lower(sql[i + 1]) == 'e' && lower(sql[i + 2]) == 't')
+        if ((p[i + 1] | 0x20) == 'e' && (p[i] | 0x20) == 's' && (p[i + 2] | 0x20) == 't')
             return true;
     return false;
 }

@@ -147,6 +147,11 @@ TEST_CASE("session sql: the pre-check is exact about the word it looks for") {
     CHECK(may_change_settings("set x=1"));
     CHECK(may_change_settings("UPDATE t SeT a = 1"));
     CHECK(may_change_settings("reset all"));
+    CHECK(may_change_settings("SELECT pg_catalog.SET_CONFIG('a.b', 'c', false)"));
+    CHECK(may_change_settings("SET"));
+    // Bytes that only look like the letters once bit 5 is set must not count.
+    CHECK_FALSE(may_change_settings("\x13\x05\x14 SE\x14 s\x05t"));
+    CHECK_FALSE(may_change_settings("S E T s.e.t"));
 }
 
 TEST_CASE("session sql: unterminated quotes and comments never read past the text") {
