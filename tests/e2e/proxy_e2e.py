@@ -386,6 +386,25 @@ def startup_parameters_follow_the_client():
 
 
 @test
+def reset_none_resends_settings_a_borrower_may_have_changed():
+    # reset: none sends a backend no settings when it already has the next client's list.
+    # A borrower that ran anything able to change a setting the server does not report
+    # (set_config of search_path on PostgreSQL 15) makes the next one send them again,
+    # also when the set_config comes from a statement prepared in an earlier transaction.
+    with Proxy(databases={"appdb": {"pool_size": 1, "reset": "none"}}, pg="15") as p:
+        opts = "-c search_path=pg_catalog,public"
+        with p.connect("alice", application_name="same", options=opts) as a, \
+                p.connect("bob", application_name="same", options=opts) as b:
+            for c in (a, b, a, b):
+                assert c.execute("SHOW search_path").fetchone()[0] == "pg_catalog,public"
+            a.execute("SELECT set_config('search_path', 'e2e_evil', false)")
+            assert b.execute("SHOW search_path").fetchone()[0] == "pg_catalog,public"
+            for value in ("e2e_evil2", "e2e_evil3"):
+                a.execute("SELECT set_config('search_path', %s, false)", [value], prepare=True)
+            assert b.execute("SHOW search_path").fetchone()[0] == "pg_catalog,public"
+
+
+@test
 def hostile_startup_parameter_is_bound_not_interpolated():
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
         evil = "x'; DROP TABLE IF EXISTS e2e_canary; --"

@@ -917,7 +917,11 @@ asio::awaitable<void> session::client_loop() {
                 if (!client_ok_)
                     co_return;
                 const pool::binding b = make_binding();
-                if (!link_now(b) && !co_await link(b)) {
+                // (No co_await inside a && : GCC 12 mishandles temporaries there.)
+                bool linked_ok = link_now(b);
+                if (!linked_ok)
+                    linked_ok = co_await link(b);
+                if (!linked_ok) {
                     if (type != 'Q')
                         skip_until_sync_ = type != 'S';
                     if (type == 'Q' || type == 'S') {
