@@ -292,8 +292,16 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     asio::awaitable<std::optional<error>> flush() {
         if (tx.empty())
             co_return std::nullopt;
-        const auto [ec, n] = co_await io.async_write(asio::buffer(tx), use_tuple);
-        (void)n;
+        // One send(2) usually takes it all: no asynchronous operation (and no pass
+        // through the event loop) unless the socket buffer is full, or over TLS.
+        boost::system::error_code ec;
+        const std::size_t sent = io.write_now(asio::buffer(tx), ec);
+        if (!ec && sent < tx.size()) {
+            const auto [wec, n] = co_await io.async_write(
+                asio::buffer(tx.data() + sent, tx.size() - sent), use_tuple);
+            (void)n;
+            ec = wec;
+        }
         tx.clear();
         ++write_count;
         if (ec)
