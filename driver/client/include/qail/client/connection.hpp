@@ -22,6 +22,14 @@
 #include <string_view>
 #include <vector>
 
+// Asio's per-thread frame cache changes the layout of one of its structs, so every
+// translation unit must use the size qail_driver was built with (the top-level
+// CMakeLists.txt; CMake passes it on to whoever links qail_driver). A mismatch is heap
+// corruption at run time, so it is a compile error here instead.
+#if BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE != 16
+#error "qail_driver needs -DBOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16 (link it through CMake)"
+#endif
+
 namespace qail::client {
 
 /// A failed operation: the error code, and the server's ErrorResponse when the
