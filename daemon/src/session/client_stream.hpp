@@ -62,7 +62,8 @@ public:
 
     /// One non-blocking send on a plain socket: the bytes it took (0 over TLS, or when
     /// the socket buffer is full); async_write() the rest.
-    std::size_t write_now(boost::asio::const_buffer b, boost::system::error_code& ec) {
+    [[nodiscard]] std::size_t write_now(boost::asio::const_buffer b,
+                                        boost::system::error_code& ec) {
         if (auto* t = std::get_if<tcp::socket>(&s_))
             return client::send_now(*t, b, ec);
         if (auto* u = std::get_if<unix_socket>(&s_))

@@ -106,7 +106,7 @@ public:
 
     /// One non-blocking send on a plain socket: the bytes it took (0 over TLS or when
     /// the socket buffer is full).
-    std::size_t write_now(asio::const_buffer b, boost::system::error_code& ec) {
+    [[nodiscard]] std::size_t write_now(asio::const_buffer b, boost::system::error_code& ec) {
         if (auto* t = std::get_if<tcp::socket>(&s_))
             return send_now(*t, b, ec);
         if (auto* u = std::get_if<unix_socket>(&s_))

@@ -13,7 +13,8 @@ namespace qail::client {
 /// its buffer is full (the caller then writes the rest asynchronously). Puts the socket
 /// in non-blocking mode for synchronous calls; asynchronous operations are unaffected.
 template <typename Socket>
-std::size_t send_now(Socket& socket, boost::asio::const_buffer b, boost::system::error_code& ec) {
+[[nodiscard]] std::size_t send_now(Socket& socket, boost::asio::const_buffer b,
+                                   boost::system::error_code& ec) {
     ec = {};
     if (!socket.non_blocking()) {
         socket.non_blocking(true, ec);
