@@ -54,13 +54,7 @@ def env():
 
 def metric(p, series):
     """The value of one Prometheus series (`name{labels}` exactly as exported), or 0."""
-    url = "http://127.0.0.1:%d/metrics" % p.admin_port
-    with urllib.request.urlopen(url, timeout=10) as r:
-        body = r.read().decode()
-    for line in body.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return proxy_e2e.metric(p.metrics_text(), series)
 
 
 def fresh_table(name, ddl, pg="15"):

@@ -97,6 +97,13 @@ class Proxy(ProxyProcess):
     def connect(self, user="alice", password=None, db="appdb", **kw):
         return psycopg.connect(autocommit=True, **self.params(user, password, db, **kw))
 
+    def metrics_text(self):
+        """The admin port's /metrics exposition, now."""
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin_port,
+                                    timeout=10) as r:
+            return r.read().decode()
+
     def __enter__(self):
         return self
 
@@ -246,13 +253,9 @@ def prepared_statements_across_backends():
 def prepared_statements_survive_a_background_reset():
     # A backend left dirty and idle is reset by the pool's maintenance (after about 1 s),
     # with DISCARD ALL: the proxy must see its statements went and prepare them again.
-    import urllib.request
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
-        url = "http://127.0.0.1:%d/metrics" % p.admin_port
-
         def resets():
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return metric(r.read().decode(), 'qail_proxy_resets_total{database="appdb"}')
+            return metric(p.metrics_text(), 'qail_proxy_resets_total{database="appdb"}')
 
         with psycopg.connect(autocommit=True, prepare_threshold=0, **p.params("alice")) as a:
             for i in range(3):
@@ -834,12 +837,7 @@ def metrics_move_under_load_and_prometheus_scrapes_them():
     import urllib.parse
     import urllib.request
     with Proxy(databases={"appdb": {"pool_size": 4}}) as p:
-        metrics_url = "http://127.0.0.1:%d/metrics" % p.admin_port
-
-        def scrape():
-            with urllib.request.urlopen(metrics_url, timeout=10) as r:
-                return r.read().decode()
-
+        scrape = p.metrics_text
         prom_dir = tempfile.mkdtemp(prefix="qail-e2e-prom-")
         prom_port = free_port()
         with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:

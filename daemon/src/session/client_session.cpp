@@ -138,7 +138,7 @@ private:
     asio::awaitable<void> client_loop();
     bool link_now(const pool::binding& b);
     asio::awaitable<bool> link(const pool::binding& b);
-    pool::binding make_binding();
+    const pool::binding& current_binding();
     void linked(pool::pooled_connection conn);
     asio::awaitable<void> server_pump();
     asio::awaitable<void> relay_backend(std::shared_ptr<pool::pooled_connection> backend,
@@ -178,9 +178,10 @@ private:
     std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
     std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
     std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
-    // params_ as the pool binding's settings, rebuilt when params_dirty_; a backend that
-    // already has them (no reset since an equal list) is not sent them again.
-    std::shared_ptr<const pool::settings_list> settings_;
+    // What this client's transactions borrow with: tenant and user (set at login) and
+    // params_ as settings, rebuilt when params_dirty_; a backend that already has them
+    // (no reset since an equal list) is not sent them again.
+    pool::binding binding_;
     bool params_dirty_ = true;
     bool settings_touched_ = false; // the linked backend may have had settings changed
     clock::time_point connected_at_ = clock::now();
@@ -240,7 +241,15 @@ private:
         std::size_t next_change = 0;
     };
     std::deque<expect> expects_;
-    std::unordered_map<std::string, std::shared_ptr<statement_def>> statements_; // client names
+    // Client statement names; looked up by string_view on every Bind (no key copy).
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::shared_ptr<statement_def>, name_hash, std::equal_to<>>
+        statements_;
     std::shared_ptr<backend_statements> backend_stmts_;
 
     void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server);
@@ -587,6 +596,10 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
         co_return false;
     }
     user_cfg_ = user->first;
+    if (user_cfg_->tenant) {
+        binding_.tenant = *user_cfg_->tenant;
+        binding_.user = user_;
+    }
     if (!co_await send_to_client(out))
         co_return false;
     spdlog::info("client {} logged in: user={} database={} auth={} tls={} protocol=3.{}", peer_,
@@ -724,22 +737,16 @@ void session::release_backend() {
         set_state(client_state::idle);
 }
 
-// The binding this client's transactions borrow with: its tenant and user, and its
-// settings (rebuilt only after they changed).
-pool::binding session::make_binding() {
-    pool::binding b;
-    if (user_cfg_ && user_cfg_->tenant) {
-        b.tenant = *user_cfg_->tenant;
-        b.user = user_;
-    }
+// The binding for the next link, its settings rebuilt only after they changed.
+const pool::binding& session::current_binding() {
     if (params_dirty_) {
-        settings_ = params_.empty() ? nullptr
-                                    : std::make_shared<const pool::settings_list>(params_.begin(),
-                                                                                  params_.end());
+        binding_.settings =
+            params_.empty()
+                ? nullptr
+                : std::make_shared<const pool::settings_list>(params_.begin(), params_.end());
         params_dirty_ = false;
     }
-    b.settings = settings_;
-    return b;
+    return binding_;
 }
 
 // Links an idle backend without suspending, when the pool has one at hand (the common
@@ -916,7 +923,7 @@ asio::awaitable<void> session::client_loop() {
                     (void)co_await send_to_client(to_client);
                 if (!client_ok_)
                     co_return;
-                const pool::binding b = make_binding();
+                const pool::binding& b = current_binding();
                 // (No co_await inside a && : GCC 12 mishandles temporaries there.)
                 bool linked_ok = link_now(b);
                 if (!linked_ok)
@@ -1220,7 +1227,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
             note_portal(f->portal, unnamed_changes_);
         if (!f || f->statement.empty())
             return plain(k::bind);
-        const auto it = statements_.find(std::string(f->statement));
+        const auto it = statements_.find(f->statement);
         if (it == statements_.end())
             return plain(k::bind); // the server reports 26000 with the client's name
         auto& def = current_def(it->second);
@@ -1240,7 +1247,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
         const k what = type == 'D' ? k::describe : k::close;
         if (!f || f->kind != 'S' || f->name.empty())
             return plain(what);
-        const auto it = statements_.find(std::string(f->name));
+        const auto it = statements_.find(f->name);
         if (it == statements_.end())
             return plain(what);
         if (type == 'C') {
@@ -1354,7 +1361,8 @@ bool session::answer_locally(char type, std::string_view bytes) {
         const auto f = read_target(body);
         if (!f || f->kind != 'S' || f->name.empty())
             return false;
-        statements_.erase(std::string(f->name));
+        if (const auto it = statements_.find(f->name); it != statements_.end())
+            statements_.erase(it);
         expects_.push_back({k::synth, false, false, simple_message('3'), nullptr});
         return true;
     }
