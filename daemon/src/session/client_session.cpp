@@ -10,6 +10,7 @@
 
 #include "session/wire.hpp"
 
+#include <qail/client/sql_text.hpp>
 #include <qail/client/tls.hpp>
 #include <qail/protocol/startup.hpp>
 #include <qail/protocol/tags.hpp>
@@ -183,7 +184,8 @@ private:
     // (no reset since an equal list) is not sent them again.
     pool::binding binding_;
     bool params_dirty_ = true;
-    bool settings_touched_ = false; // the linked backend may have had settings changed
+    bool settings_touched_ = false;   // the linked backend may have had settings changed
+    bool statements_touched_ = false; // ... or prepared statements created or dropped
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -721,6 +723,9 @@ void session::release_backend() {
     if (settings_touched_ || params_dirty_ || db_->cfg.mode == pool_mode::session)
         backend_->settings_changed();
     settings_touched_ = false;
+    if (statements_touched_)
+        conn.note_statements_unknown(); // the next reset is DISCARD ALL
+    statements_touched_ = false;
     conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
                       : last_status_ == 'T' ? client::transaction_state::in_transaction
                                             : client::transaction_state::failed);
@@ -881,6 +886,8 @@ asio::awaitable<void> session::client_loop() {
                 std::string refusal;
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();
+                if (client::touches_prepared_statements(body))
+                    statements_touched_ = true;
                 if (mode != pool_mode::session && may_change_settings(body)) {
                     settings_touched_ = true;
                     incoming_changes_ = setting_changes(body);
@@ -1233,6 +1240,8 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
         auto& def = current_def(it->second);
         if (def->touches_settings)
             settings_touched_ = true;
+        if (def->touches_statements)
+            statements_touched_ = true;
         if (!def->changes.empty() || !portal_changes_.empty())
             note_portal(f->portal, def->changes);
         if (!backend_stmts_->touch(def->server_name))
@@ -1442,6 +1451,7 @@ bool session::on_server_message(char type, std::string_view bytes) {
             if (backend_stmts_)
                 backend_stmts_->clear();
             statements_.clear();
+            statements_touched_ = true; // the pool's kept reset statements went too
         }
         // Settings: each SET/RESET tag confirms the next change of its Query or portal;
         // COMMIT makes the transaction's changes the client's, ROLLBACK drops them (also

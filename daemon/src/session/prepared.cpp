@@ -1,4 +1,5 @@
 // Named prepared statements in transaction pooling (see prepared.hpp).
+#include <qail/client/sql_text.hpp>
 #include <qail/proxy/prepared.hpp>
 
 #include <cctype>
@@ -20,6 +21,7 @@ std::shared_ptr<statement_def> statement_registry::get(std::string_view query,
         slot->query = std::string(query);
         slot->param_types = std::string(param_types);
         slot->touches_settings = may_change_settings(query);
+        slot->touches_statements = client::touches_prepared_statements(query);
         if (slot->touches_settings)
             slot->changes = setting_changes(query);
     }

@@ -2,6 +2,7 @@
 // by startup_handshake, and the query, pipeline, COPY and cancel protocols.
 #include <qail/client/connection.hpp>
 #include <qail/client/send_now.hpp>
+#include <qail/client/sql_text.hpp>
 #include <qail/client/statement_cache.hpp>
 #include <qail/client/tls.hpp>
 #include <qail/protocol/message.hpp>
@@ -259,6 +260,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     std::map<std::string, std::string, std::less<>> parameters;
     statement_cache cache{100};
     std::uint64_t statements_forgotten = 0; // see connection::statements_forgotten()
+    bool statements_unknown = false;        // see connection::statements_unknown()
     std::chrono::milliseconds op_timeout{0};
     asio::steady_timer deadline;
     std::function<void(const pg_error&)> notice_fn;
@@ -399,6 +401,12 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
         return std::nullopt;
     }
 
+    // SQL about to run: one that mentions PREPARE may leave an SQL-level statement.
+    void note_sql(std::string_view sql) noexcept {
+        if (!statements_unknown && touches_prepared_statements(sql))
+            statements_unknown = true;
+    }
+
     // Queues Close messages for statements evicted from the cache.
     std::size_t write_pending_closes(proto::writer& w) {
         const std::size_t n = pending_closes.size();
@@ -415,14 +423,32 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
         for (std::size_t i = 0; i < preamble.size(); ++i) {
             const preamble_step& step = preamble[i];
             const bool sync = !step.pipelined || i + 1 == preamble.size();
-            if (step.params.empty() && sync) {
+            if (step.params.empty() && sync && !step.keep) {
                 proto::encode(w, proto::query{step.sql});
                 ++n;
                 continue;
             }
-            proto::encode_parse(w, "", step.sql, param_oids(step.params));
-            encode_bind_params(w, "", step.params, proto::format_code::text);
+            const std::vector<std::int32_t> oids = param_oids(step.params);
+            std::string name;
+            std::optional<std::string> evicted;
+            if (step.keep) {
+                // Cached from the moment it is sent: a failed preamble breaks the
+                // connection, cache and all.
+                std::string key = statement_cache::make_key(step.sql, oids);
+                if (const auto cached = cache.find(key)) {
+                    name.assign(*cached);
+                } else {
+                    name = cache.next_name();
+                    proto::encode_parse(w, name, step.sql, oids);
+                    evicted = cache.insert(key, name);
+                }
+            } else {
+                proto::encode_parse(w, "", step.sql, oids);
+            }
+            encode_bind_params(w, name, step.params, proto::format_code::text);
             proto::encode(w, proto::execute{"", 0});
+            if (evicted) // after the Execute: with caching off, it is this very statement
+                proto::encode(w, proto::close{proto::target_kind::statement, *evicted});
             if (sync) {
                 proto::encode(w, proto::sync{});
                 ++n;
@@ -680,6 +706,7 @@ asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::s
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
+    s.note_sql(sql);
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
     const std::size_t preamble = s.write_preamble(w);
@@ -773,6 +800,7 @@ asio::awaitable<result<result_set>> connection::query(std::string_view sql,
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
+    s.note_sql(sql);
     s.arm(s.op_timeout);
     auto r = co_await s.run_extended(sql, params, result_format, true);
     s.disarm();
@@ -879,6 +907,8 @@ connection::pipeline(std::span<const pipeline_command> commands, pipeline_mode m
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
+    for (const auto& c : commands)
+        s.note_sql(c.sql);
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
     const std::size_t preamble = s.write_preamble(w);
@@ -1033,6 +1063,7 @@ connection::copy_in(std::string_view copy_sql,
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
+    s.note_sql(copy_sql);
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
     const std::size_t preamble = s.write_preamble(w);
@@ -1139,6 +1170,7 @@ connection::copy_out(std::string_view copy_sql, const std::function<void(std::st
     impl& s = *impl_;
     if (auto e = s.usable())
         co_return *e;
+    s.note_sql(copy_sql);
     s.arm(s.op_timeout);
     proto::writer w(s.tx);
     const std::size_t preamble = s.write_preamble(w);
@@ -1396,6 +1428,13 @@ void connection::forget_prepared_statements() noexcept {
     ++impl_->statements_forgotten;
     impl_->cache.clear();
     impl_->pending_closes.clear();
+    impl_->statements_unknown = false;
+}
+bool connection::statements_unknown() const noexcept {
+    return impl_->statements_unknown;
+}
+void connection::note_statements_unknown() noexcept {
+    impl_->statements_unknown = true;
 }
 std::uint64_t connection::writes() const noexcept {
     return impl_->write_count;

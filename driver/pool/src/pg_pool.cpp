@@ -322,7 +322,7 @@ void pg_pool::dispose(std::vector<entry_ptr>& drop, std::vector<waiter_ptr>& wak
 // the same write as the borrower's first command. Returns whether it resets.
 bool pg_pool::prepare_borrow(pool_entry& e, const binding& b) {
     const pool_config& cfg = config_; // see acquire()
-    e.left.keeps_statements = e.conn->cached_statements() > 0;
+    e.left.statements_unknown = e.conn->statements_unknown();
     const bool resetting = resets(e.left, cfg);
     if (resetting)
         e.applied_settings.reset();
@@ -333,7 +333,7 @@ bool pg_pool::prepare_borrow(pool_entry& e, const binding& b) {
     if (b.settings)
         e.applied_settings = b.settings;
     e.conn->set_operation_timeout(std::chrono::milliseconds{0});
-    if (resetting && (cfg.reset == reset_policy::discard_all || !e.left.keeps_statements))
+    if (resetting && effective_reset(e.left, cfg) == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
     e.conn->set_preamble(std::move(steps));
     e.borrowed_transaction_local = b.transaction_local;
@@ -477,10 +477,11 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
         e.applied_settings.reset();
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
-    e.left.keeps_statements = e.conn->cached_statements() > 0;
-    if (resetting && (cfg.reset == reset_policy::discard_all || !e.left.keeps_statements))
+    e.left.statements_unknown = e.conn->statements_unknown();
+    auto steps = preamble_for(e.left, {}, cfg);
+    if (resetting && effective_reset(e.left, cfg) == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
-    e.conn->set_preamble(preamble_for(e.left, {}, cfg));
+    e.conn->set_preamble(std::move(steps));
     if (resetting) {
         std::lock_guard lock(mutex_);
         ++counters_.resets;

@@ -2,30 +2,31 @@
 // transaction, and the tenant/user binding as connection preamble steps.
 #include <qail/pool/reset.hpp>
 
+#include <array>
+#include <optional>
 #include <string>
 #include <utility>
 
 namespace qail::pool {
 namespace {
 
-// DISCARD ALL minus DEALLOCATE ALL (the driver's protocol-level statements survive) and
-// minus DISCARD PLANS (only a cache). Every statement is allowed inside the implicit
-// transaction block of a multi-statement simple Query (DISCARD ALL itself is not, which
-// is why it is its own step). SQL-level PREPAREd statements (from_sql) are deallocated
-// one by one from a DO block. Functions are schema-qualified so that nothing a borrower
-// created can shadow them.
-constexpr std::string_view smart_reset = //
-    "CLOSE ALL; "
-    "SET SESSION AUTHORIZATION DEFAULT; "
-    "RESET ALL; "
-    "UNLISTEN *; "
-    "SELECT pg_catalog.pg_advisory_unlock_all(); "
-    "DISCARD TEMP; "
-    "DISCARD SEQUENCES; "
-    "DO $qail_reset$ DECLARE s text; BEGIN "
-    "FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP "
-    "EXECUTE pg_catalog.format('DEALLOCATE %I', s); "
-    "END LOOP; END $qail_reset$";
+// DISCARD ALL minus DEALLOCATE ALL (protocol-level statements survive: the driver's
+// cache and a proxy's) and minus DISCARD PLANS (only a cache). Each may run inside the
+// implicit transaction block of an extended-protocol pipeline (DISCARD ALL may not, which
+// is why it is never one of them). SQL-level PREPAREd statements are not here: their
+// names are unknown, so a connection that may hold any gets DISCARD ALL instead
+// (leftover::statements_unknown). The function is schema-qualified so that nothing a
+// borrower created can shadow it. It comes last: preamble_for folds it into the binding.
+constexpr std::array<std::string_view, 7> smart_reset = {
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "UNLISTEN *",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+    "SELECT pg_catalog.pg_advisory_unlock_all()",
+};
+constexpr std::string_view advisory_unlock = "pg_catalog.pg_advisory_unlock_all()";
 
 constexpr std::string_view discard_all = "DISCARD ALL";
 
@@ -59,16 +60,10 @@ std::optional<reset_policy> parse_reset_policy(std::string_view s) noexcept {
     return std::nullopt;
 }
 
-std::string_view reset_sql(reset_policy policy) noexcept {
-    switch (policy) {
-    case reset_policy::smart:
-        return smart_reset;
-    case reset_policy::discard_all:
-        return discard_all;
-    case reset_policy::none:
-        return {};
-    }
-    return {};
+reset_policy effective_reset(const leftover& left, const pool_config& config) noexcept {
+    return config.reset == reset_policy::smart && left.statements_unknown
+               ? reset_policy::discard_all
+               : config.reset;
 }
 
 std::vector<client::preamble_step> end_transaction_steps(const leftover& left) {
@@ -84,19 +79,34 @@ std::vector<client::preamble_step> end_transaction_steps(const leftover& left) {
 }
 
 std::vector<client::preamble_step> reset_steps(reset_policy policy) {
-    const std::string_view sql = reset_sql(policy);
-    if (sql.empty())
-        return {};
-    return {{std::string(sql), {}}};
+    std::vector<client::preamble_step> steps;
+    switch (policy) {
+    case reset_policy::smart:
+        for (const std::string_view sql : smart_reset) {
+            steps.emplace_back(std::string(sql), std::vector<client::param>{}, true);
+            steps.back().keep = true;
+        }
+        break;
+    case reset_policy::discard_all:
+        steps.emplace_back(std::string(discard_all));
+        break;
+    case reset_policy::none:
+        break;
+    }
+    return steps;
 }
 
 std::vector<client::preamble_step> binding_steps(const binding& b, const pool_config& config,
-                                                 bool settings_in_place) {
+                                                 bool settings_in_place, std::string_view lead) {
     std::vector<client::preamble_step> steps;
     if (b.transaction_local)
         steps.push_back({"BEGIN", {}});
     const std::string_view is_local = b.transaction_local ? "true" : "false";
     std::string sql;
+    if (!lead.empty()) {
+        sql = "SELECT ";
+        sql += lead;
+    }
     std::vector<client::param> params;
     const auto add = [&](const std::string& setting, const std::optional<std::string>& value) {
         if (!value)
@@ -119,8 +129,10 @@ std::vector<client::preamble_step> binding_steps(const binding& b, const pool_co
     }
     add(config.tenant_setting, b.tenant);
     add(config.user_setting, b.user);
-    if (!params.empty())
-        steps.push_back({std::move(sql), std::move(params)});
+    if (!params.empty()) {
+        steps.emplace_back(std::move(sql), std::move(params));
+        steps.back().keep = true;
+    }
     return steps;
 }
 
@@ -132,21 +144,31 @@ bool resets(const leftover& left, const pool_config& config) noexcept {
 std::vector<client::preamble_step> preamble_for(const leftover& left, const binding& b,
                                                 const pool_config& config, bool settings_in_place) {
     std::vector<client::preamble_step> steps = end_transaction_steps(left);
-    bool discards = false;
+    std::optional<reset_policy> policy;
     if (left.dirty || !steps.empty()) {
-        const auto policy = config.reset == reset_policy::smart && !left.keeps_statements
-                                ? reset_policy::discard_all
-                                : config.reset;
-        discards = policy == reset_policy::discard_all;
-        for (auto& s : reset_steps(policy))
+        policy = effective_reset(left, config);
+        for (auto& s : reset_steps(*policy))
             steps.push_back(std::move(s));
     }
-    auto bind = binding_steps(b, config, settings_in_place);
-    // DISCARD ALL may run as the first statement of an extended-protocol pipeline (the
-    // server commits it at once), so it and a session binding end with one
-    // ReadyForQuery instead of two. A BEGIN of a transaction-local binding keeps its own.
-    if (discards && !bind.empty() && !b.transaction_local)
-        steps.back().pipelined = true;
+    if (!policy || *policy == reset_policy::none || b.transaction_local) {
+        // Nothing to share a Sync with, or a BEGIN that must follow a Sync of its own.
+        if (policy && *policy != reset_policy::none)
+            steps.back().pipelined = false;
+        for (auto& s : binding_steps(b, config, settings_in_place))
+            steps.push_back(std::move(s));
+        return steps;
+    }
+    // The reset shares the session binding's Sync; the smart reset's last step, the
+    // advisory unlock, becomes the first item of the binding's SELECT.
+    const bool smart = *policy == reset_policy::smart;
+    auto bind = binding_steps(b, config, settings_in_place, smart ? advisory_unlock : "");
+    if (bind.empty()) {
+        steps.back().pipelined = false;
+        return steps;
+    }
+    if (smart)
+        steps.pop_back();
+    steps.back().pipelined = true;
     for (auto& s : bind)
         steps.push_back(std::move(s));
     return steps;

@@ -684,7 +684,7 @@ TEST_CASE("pool: a borrower's settings ride with the binding and are not resent 
             co_await pool->close();
 
             // reset: smart resets every dirty connection, so the settings go again, in the
-            // same Sync as the DISCARD ALL (one ReadyForQuery for both).
+            // same Sync as the reset (one ReadyForQuery for both).
             config.reset = reset_policy::smart;
             auto smart = pg_pool::create(co_await asio::this_coro::executor,
                                          options_for(*server, env().scram), config, "settings2");
@@ -696,12 +696,31 @@ TEST_CASE("pool: a borrower's settings ride with the binding and are not resent 
                 auto c = co_await must_acquire(*smart, b);
                 std::string sent;
                 CHECK(c->take_preamble(sent) == 1);
-                CHECK(sent.find("DISCARD ALL") != std::string::npos);
+                CHECK(sent.find("RESET ALL") != std::string::npos);
+                CHECK(sent.find("pg_advisory_unlock_all(), pg_catalog.set_config") !=
+                      std::string::npos);
                 CHECK(sent.find("settings-app") != std::string::npos);
-                c->set_preamble({{"DISCARD ALL", {}, true},
-                                 {"SELECT pg_catalog.set_config($1, $2, false)",
-                                  {client::to_param("work_mem"), client::to_param("7MB")}}});
-                CHECK(co_await scalar(*c, "SELECT current_setting('work_mem')") == "7MB");
+                CHECK(sent.find("DISCARD ALL") == std::string::npos);
+                // Taken but never sent: the statements it prepares are not on the server.
+                c.discard();
+            }
+            for (int i = 0; i < 3; ++i) {
+                {
+                    auto c = co_await must_acquire(*smart, b);
+                    co_await exec(*c, "SET work_mem = '9MB'; SET application_name = 'other'");
+                }
+                // The reset and the settings through the driver's own path, twice with the
+                // reset's statements prepared before.
+                auto c = co_await must_acquire(*smart, b);
+                CHECK(co_await read(*c) == "settings-app 7MB t-set");
+                if (i == 2) {
+                    // A DISCARD ALL and a binding as one pipeline with one Sync.
+                    c->forget_prepared_statements();
+                    c->set_preamble({{"DISCARD ALL", {}, true},
+                                     {"SELECT pg_catalog.set_config($1, $2, false)",
+                                      {client::to_param("work_mem"), client::to_param("5MB")}}});
+                    CHECK(co_await scalar(*c, "SELECT current_setting('work_mem')") == "5MB");
+                }
             }
             co_await smart->close();
         });
@@ -777,7 +796,9 @@ TEST_CASE("pool: discard_all drops the driver's statements and the driver heals"
                     REQUIRE_MESSAGE(r.has_value(), (r ? std::string{} : r.error().message()));
                     CHECK((*r)[0].as<std::int32_t>(0) == i + 1);
                     CHECK((*r)[0].as<std::string>(1) == "t" + std::to_string(i));
-                    CHECK(c->cached_statements() == 1);
+                    // Its own statement and the binding's (kept prepared, re-prepared
+                    // after each DISCARD ALL).
+                    CHECK(c->cached_statements() == 2);
                     if (local) {
                         CHECK(c->transaction() == client::transaction_state::in_transaction);
                     } else {
@@ -795,7 +816,8 @@ TEST_CASE("pool: discard_all drops the driver's statements and the driver heals"
     }
 }
 
-TEST_CASE("pool: smart reset keeps the driver's prepared statements") {
+TEST_CASE("pool: smart reset keeps prepared statements, and SQL-level PREPARE makes it "
+          "DISCARD ALL") {
     for (const auto* server : env().servers()) {
         INFO(server->name);
         run_async([&]() -> asio::awaitable<void> {
@@ -803,16 +825,52 @@ TEST_CASE("pool: smart reset keeps the driver's prepared statements") {
             config.health_check_interval = 0ms;
             auto pool = pg_pool::create(co_await asio::this_coro::executor,
                                         options_for(*server, env().scram), config, "smart");
+            const auto protocol_statements = [](connection& c) -> asio::awaitable<std::string> {
+                co_return co_await scalar(
+                    c, "SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql");
+            };
+            std::uint64_t forgotten = 0;
+            std::string backend_statements;
             for (int i = 0; i < 3; ++i) {
-                auto c = co_await must_acquire(*pool);
+                auto c = co_await must_acquire(
+                    *pool, binding{"t" + std::to_string(i), std::nullopt, false});
                 auto r = co_await c->execute("SELECT $1::int", std::int32_t{i});
                 REQUIRE(r.has_value());
+                // Each borrow after the first was reset (the driver's SELECT made it
+                // dirty), by statements kept prepared: nothing was dropped, nothing new
+                // prepared after the second borrow (the first prepares the reset).
+                CHECK(co_await scalar(*c, "SELECT current_setting('app.current_tenant_id')") ==
+                      "t" + std::to_string(i));
+                CHECK_FALSE(c->statements_unknown());
+                const auto n = co_await protocol_statements(*c);
+                CHECK(n == std::to_string(c->cached_statements()));
+                if (i == 0) {
+                    forgotten = c->statements_forgotten();
+                } else {
+                    CHECK(c->statements_forgotten() == forgotten);
+                    if (i == 2)
+                        CHECK(n == backend_statements);
+                    backend_statements = n;
+                }
+            }
+            CHECK(pool->stats().resets >= 2);
+            {
+                auto c = co_await must_acquire(*pool);
+                co_await exec(*c, "SET work_mem = '7MB'");
                 co_await exec(*c, "PREPARE mine AS SELECT 1");
-                // Protocol-level statements (from_sql = false) are the driver's cache.
-                CHECK(co_await scalar(*c,
-                                      "SELECT count(*) FROM pg_prepared_statements WHERE "
-                                      "NOT from_sql") == std::to_string(c->cached_statements()));
-                CHECK(c->cached_statements() >= 1);
+                CHECK(c->statements_unknown());
+            }
+            {
+                // The next borrower gets DISCARD ALL: the SQL-level statement is gone, and
+                // so are the driver's, which it has forgotten (and prepares again).
+                auto c = co_await must_acquire(*pool);
+                CHECK(co_await scalar(*c, "SELECT count(*) FROM pg_prepared_statements") ==
+                      std::to_string(c->cached_statements()));
+                CHECK(c->statements_forgotten() == forgotten + 1);
+                CHECK_FALSE(c->statements_unknown());
+                CHECK(co_await scalar(*c, "SHOW work_mem") == "4MB");
+                auto r = co_await c->execute("SELECT $1::int", std::int32_t{9});
+                REQUIRE(r.has_value());
             }
             co_await pool->close();
         });

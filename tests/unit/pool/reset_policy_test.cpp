@@ -29,31 +29,45 @@ bool contains(std::string_view haystack, std::string_view needle) {
 
 } // namespace
 
-TEST_CASE("pool: smart reset is DISCARD ALL minus the driver's prepared statements") {
-    const std::string_view sql = reset_sql(reset_policy::smart);
-    for (const std::string_view part :
-         {"CLOSE ALL;", "SET SESSION AUTHORIZATION DEFAULT;", "RESET ALL;", "UNLISTEN *;",
-          "pg_catalog.pg_advisory_unlock_all()", "DISCARD TEMP;", "DISCARD SEQUENCES;",
-          "WHERE from_sql", "DEALLOCATE %I"}) {
-        INFO(std::string(part));
-        CHECK(contains(sql, part));
-    }
-    // Neither of these may appear: the first drops the driver's statement cache, the
-    // second cannot run inside the implicit transaction of a multi-statement Query.
-    CHECK_FALSE(contains(sql, "DEALLOCATE ALL"));
-    CHECK_FALSE(contains(sql, "DISCARD ALL"));
-    // One simple-Query step, no parameters.
+TEST_CASE("pool: smart reset is DISCARD ALL minus the protocol-level prepared statements") {
     const auto steps = reset_steps(reset_policy::smart);
-    REQUIRE(steps.size() == 1);
-    CHECK(steps[0].params.empty());
-    CHECK(steps[0].sql == sql);
+    CHECK(sqls(steps) == std::vector<std::string>{"CLOSE ALL", "SET SESSION AUTHORIZATION DEFAULT",
+                                                  "RESET ALL", "UNLISTEN *", "DISCARD TEMP",
+                                                  "DISCARD SEQUENCES",
+                                                  "SELECT pg_catalog.pg_advisory_unlock_all()"});
+    for (const auto& step : steps) {
+        INFO(step.sql);
+        // One statement each, kept prepared on the server, sharing one Sync.
+        CHECK(step.keep);
+        CHECK(step.pipelined);
+        CHECK(step.params.empty());
+        CHECK_FALSE(contains(step.sql, ";"));
+        // Neither of these may appear: both drop the protocol-level statements, and
+        // DISCARD ALL cannot run inside the pipeline's implicit transaction.
+        CHECK_FALSE(contains(step.sql, "DEALLOCATE"));
+        CHECK_FALSE(contains(step.sql, "DISCARD ALL"));
+    }
 }
 
 TEST_CASE("pool: discard_all and none resets") {
-    CHECK(reset_sql(reset_policy::discard_all) == "DISCARD ALL");
-    CHECK(sqls(reset_steps(reset_policy::discard_all)) == std::vector<std::string>{"DISCARD ALL"});
-    CHECK(reset_sql(reset_policy::none).empty());
+    const auto steps = reset_steps(reset_policy::discard_all);
+    CHECK(sqls(steps) == std::vector<std::string>{"DISCARD ALL"});
+    CHECK_FALSE(steps[0].keep); // it drops every prepared statement, itself included
     CHECK(reset_steps(reset_policy::none).empty());
+}
+
+TEST_CASE("pool: SQL-level prepared statements make the smart reset DISCARD ALL") {
+    pool_config config;
+    leftover left{transaction_state::idle, false, true};
+    CHECK(effective_reset(left, config) == reset_policy::smart);
+    left.statements_unknown = true;
+    CHECK(effective_reset(left, config) == reset_policy::discard_all);
+    CHECK(sqls(preamble_for(left, {}, config)) == std::vector<std::string>{"DISCARD ALL"});
+    config.reset = reset_policy::none;
+    CHECK(effective_reset(left, config) == reset_policy::none);
+    config.reset = reset_policy::discard_all;
+    left.statements_unknown = false;
+    CHECK(effective_reset(left, config) == reset_policy::discard_all);
 }
 
 TEST_CASE("pool: reset policy names") {
@@ -137,21 +151,26 @@ TEST_CASE("pool: ending a left-open transaction") {
 
 TEST_CASE("pool: preamble order is end transaction, reset, binding") {
     pool_config config;
-    const std::string smart(reset_sql(reset_policy::smart));
+    const auto smart = sqls(reset_steps(reset_policy::smart));
+    const auto cat = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    };
     const binding b{"t", std::nullopt, true};
+    const std::vector<std::string> local_binding{"BEGIN",
+                                                 "SELECT pg_catalog.set_config($1, $2, true)"};
 
-    CHECK(sqls(preamble_for(leftover{}, b, config)) ==
-          std::vector<std::string>{"BEGIN", "SELECT pg_catalog.set_config($1, $2, true)"});
+    CHECK(sqls(preamble_for(leftover{}, b, config)) == local_binding);
     CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true}, b, config)) ==
-          std::vector<std::string>{smart, "BEGIN", "SELECT pg_catalog.set_config($1, $2, true)"});
+          cat(smart, local_binding));
     CHECK(sqls(preamble_for(leftover{transaction_state::failed, true, true}, {}, config)) ==
-          std::vector<std::string>{"ROLLBACK", smart});
+          cat({"ROLLBACK"}, smart));
     CHECK(sqls(preamble_for(leftover{transaction_state::in_transaction, true, true}, {}, config)) ==
-          std::vector<std::string>{"COMMIT", smart});
-    // With no prepared statement to keep, the smart reset is exactly DISCARD ALL.
-    CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true, false}, {}, config)) ==
+          cat({"COMMIT"}, smart));
+    // SQL-level prepared statements may exist: DISCARD ALL instead.
+    CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true, true}, {}, config)) ==
           std::vector<std::string>{"DISCARD ALL"});
-    CHECK(sqls(preamble_for(leftover{transaction_state::failed, false, true, false}, {}, config)) ==
+    CHECK(sqls(preamble_for(leftover{transaction_state::failed, false, true, true}, {}, config)) ==
           std::vector<std::string>{"ROLLBACK", "DISCARD ALL"});
     config.reset = reset_policy::discard_all;
     CHECK(sqls(preamble_for(leftover{transaction_state::idle, false, true}, {}, config)) ==
@@ -189,28 +208,53 @@ TEST_CASE("pool: settings go first in the binding statement, and a DISCARD ALL s
     CHECK(binding_steps(plain, config).size() == 1);
 
     // A DISCARD ALL reset is pipelined with the session binding after it...
-    const leftover dirty{transaction_state::idle, false, true, false};
+    const leftover dirty{transaction_state::idle, false, true, true};
     steps = preamble_for(dirty, b, config);
     REQUIRE(steps.size() == 2);
     CHECK(steps[0].sql == "DISCARD ALL");
     CHECK(steps[0].pipelined);
     CHECK_FALSE(steps[1].pipelined);
-    // ...but not with nothing after it, not the multi-statement smart reset, and not
-    // ahead of a transaction-local binding's BEGIN.
+    CHECK(steps[1].keep);
+    // ...but not with nothing after it, and not ahead of a transaction-local BEGIN.
     steps = preamble_for(dirty, {}, config);
     REQUIRE(steps.size() == 1);
-    CHECK_FALSE(steps[0].pipelined);
-    steps = preamble_for(leftover{transaction_state::idle, false, true, true}, b, config);
-    REQUIRE(steps.size() == 2);
     CHECK_FALSE(steps[0].pipelined);
     steps = preamble_for(dirty, binding{"t", std::nullopt, true}, config);
     REQUIRE(steps.size() == 3);
     CHECK_FALSE(steps[0].pipelined);
     // The end of a left-open transaction keeps its own Sync.
-    steps = preamble_for(leftover{transaction_state::failed, false, true, false}, b, config);
+    steps = preamble_for(leftover{transaction_state::failed, false, true, true}, b, config);
     REQUIRE(steps.size() == 3);
     CHECK_FALSE(steps[0].pipelined);
     CHECK(steps[1].pipelined);
+
+    // The smart reset shares the session binding's Sync, and its advisory unlock becomes
+    // the first item of the binding's SELECT: six utility statements and one SELECT.
+    const leftover smart_dirty{transaction_state::idle, false, true};
+    steps = preamble_for(smart_dirty, b, config);
+    REQUIRE(steps.size() == 7);
+    for (std::size_t i = 0; i < 6; ++i) {
+        CHECK(steps[i].pipelined);
+        CHECK(steps[i].keep);
+        CHECK_FALSE(contains(steps[i].sql, "advisory"));
+    }
+    CHECK(steps[6].sql == "SELECT pg_catalog.pg_advisory_unlock_all(), "
+                          "pg_catalog.set_config($1, $2, false), "
+                          "pg_catalog.set_config($3, $4, false)");
+    CHECK(steps[6].params.size() == 4);
+    CHECK(steps[6].keep);
+    CHECK_FALSE(steps[6].pipelined);
+    // With no binding, the unlock is the reset's own last step, which ends the Sync.
+    steps = preamble_for(smart_dirty, {}, config);
+    REQUIRE(steps.size() == 7);
+    CHECK(steps.back().sql == "SELECT pg_catalog.pg_advisory_unlock_all()");
+    CHECK_FALSE(steps.back().pipelined);
+    // Ahead of a transaction-local BEGIN the reset ends with a Sync of its own.
+    steps = preamble_for(smart_dirty, binding{"t", std::nullopt, true}, config);
+    REQUIRE(steps.size() == 9);
+    CHECK(steps[6].sql == "SELECT pg_catalog.pg_advisory_unlock_all()");
+    CHECK_FALSE(steps[6].pipelined);
+    CHECK(steps[7].sql == "BEGIN");
 
     CHECK(resets(dirty, config));
     CHECK_FALSE(resets(leftover{}, config));

@@ -37,6 +37,9 @@ struct statement_def {
     /// Its text could change settings in ways not tracked (set_config, a SET inside a
     /// DO block...): may_change_settings() of the query.
     bool touches_settings = false;
+    /// Executing it may create or drop prepared statements by name (its text mentions
+    /// PREPARE or DEALLOCATE): the pool's next reset must be DISCARD ALL.
+    bool touches_statements = false;
 };
 
 /// Every statement of one database, shared by all its clients. Thread-safe.

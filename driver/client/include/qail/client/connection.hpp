@@ -95,6 +95,10 @@ struct preamble_step {
     /// statement; a reset that precedes the binding is sent this way. Ignored on the
     /// last step.
     bool pipelined = false;
+    /// Prepared under a name the statement cache keeps, so that later preambles only
+    /// Bind and Execute it (no parsing or planning on the server). `sql` must then be
+    /// one statement; it goes as Parse/Bind/Execute even without parameters.
+    bool keep = false;
 };
 
 /// The server's transaction status after the last completed exchange.
@@ -163,8 +167,8 @@ public:
     /// Statements sent in the same write as, and ahead of, the next operation: the
     /// pool's reset and tenant binding ride along with the borrower's first command
     /// instead of costing a round trip. A step without parameters goes as a simple
-    /// Query (it may hold several statements); a step with parameters as
-    /// Parse/Bind/Execute/Sync on the unnamed statement, values bound. If any step
+    /// Query (it may hold several statements); a step with parameters, a pipelined one
+    /// or a kept one as Parse/Bind/Execute(/Sync), values bound. If any step
     /// fails, that operation fails with its error and the connection is broken (its
     /// state is unknown). Replaces any preamble not yet sent.
     void set_preamble(std::vector<preamble_step> steps);
@@ -193,6 +197,9 @@ public:
     void mark_broken() noexcept;
     /// The cancel key from BackendKeyData (4 bytes under 3.0, up to 256 under 3.2).
     [[nodiscard]] std::string_view backend_key() const noexcept;
+    /// For a raw caller: what it forwarded may have created or dropped prepared
+    /// statements by name (see statements_unknown()).
+    void note_statements_unknown() noexcept;
     /// Every run-time parameter the server has reported (ParameterStatus).
     [[nodiscard]] std::vector<std::pair<std::string, std::string>> parameters() const;
 
@@ -232,6 +239,13 @@ public:
     /// that is about to drop them there itself (a pool's DISCARD ALL), so that a later
     /// query prepares again instead of failing with 26000 (fatal inside a transaction).
     void forget_prepared_statements() noexcept;
+    /// The server's prepared statements may differ from what the statement cache knows:
+    /// since the last forget_prepared_statements(), SQL that may create or drop them by
+    /// name (touches_prepared_statements(): PREPARE, DEALLOCATE) went through
+    /// simple_query(), query(), pipeline() or a COPY, or a raw caller called
+    /// note_statements_unknown(). A pool resets such a connection with DISCARD ALL.
+    /// Dynamic SQL that a server-side function builds is not seen.
+    [[nodiscard]] bool statements_unknown() const noexcept;
     /// How many times forget_prepared_statements() was called: a raw user that keeps its
     /// own statements on the connection (a proxy) drops its bookkeeping when it changes.
     [[nodiscard]] std::uint64_t statements_forgotten() const noexcept;
