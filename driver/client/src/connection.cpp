@@ -23,6 +23,7 @@
 #include <map>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <ranges>
 #include <utility>
 #include <variant>
 
@@ -205,17 +206,14 @@ bool is_stale_statement_error(const pg_error& e) {
 // Encodes Bind with the params' own formats and values.
 void encode_bind_params(proto::writer& w, std::string_view statement, std::span<const param> params,
                         proto::format_code result_format) {
-    std::vector<std::int16_t> formats;
-    std::vector<std::optional<proto::byte_view>> values;
-    formats.reserve(params.size());
-    values.reserve(params.size());
-    for (const param& p : params) {
-        formats.push_back(static_cast<std::int16_t>(p.format));
-        if (p.bytes)
-            values.emplace_back(*p.bytes);
-        else
-            values.emplace_back(std::nullopt);
-    }
+    const auto formats = std::views::transform(
+        params, [](const param& p) { return static_cast<std::int16_t>(p.format); });
+    const auto values =
+        std::views::transform(params, [](const param& p) -> std::optional<proto::byte_view> {
+            if (p.bytes)
+                return proto::byte_view{*p.bytes};
+            return std::nullopt;
+        });
     const std::int16_t rf[1] = {static_cast<std::int16_t>(result_format)};
     proto::encode_bind(w, "", statement, formats, values, std::span<const std::int16_t>(rf, 1));
 }
@@ -245,8 +243,8 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     std::size_t rx_end = 0;
     std::string tx;                          // encode buffer, sent by flush()
     std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
-    std::vector<preamble_step> preamble;     // sent ahead of the next operation
-    std::shared_ptr<void> attachment;        // the owner's per-connection state
+    std::shared_ptr<const std::vector<preamble_step>> preamble; // sent ahead of the next operation
+    std::shared_ptr<void> attachment;                           // the owner's per-connection state
 
     bool broken = false;
     bool closed = false;
@@ -419,31 +417,39 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     // Encodes the pending preamble ahead of everything else in this write. Returns how
     // many ReadyForQuery its answers end with; the caller then awaits finish_preamble().
     std::size_t write_preamble(proto::writer& w) {
+        if (!preamble)
+            return 0;
+        const auto steps = std::move(preamble);
         std::size_t n = 0;
-        for (std::size_t i = 0; i < preamble.size(); ++i) {
-            const preamble_step& step = preamble[i];
-            const bool sync = !step.pipelined || i + 1 == preamble.size();
+        for (std::size_t i = 0; i < steps->size(); ++i) {
+            const preamble_step& step = (*steps)[i];
+            const bool sync = !step.pipelined || i + 1 == steps->size();
             if (step.params.empty() && sync && !step.keep) {
                 proto::encode(w, proto::query{step.sql});
                 ++n;
                 continue;
             }
-            const std::vector<std::int32_t> oids = param_oids(step.params);
-            std::string name;
+            std::string_view name;
+            std::string fresh;
             std::optional<std::string> evicted;
             if (step.keep) {
                 // Cached from the moment it is sent: a failed preamble breaks the
                 // connection, cache and all.
-                std::string key = statement_cache::make_key(step.sql, oids);
+                std::string made;
+                const std::string& key =
+                    step.key.empty()
+                        ? (made = statement_cache::make_key(step.sql, param_oids(step.params)))
+                        : step.key;
                 if (const auto cached = cache.find(key)) {
-                    name.assign(*cached);
+                    name = *cached;
                 } else {
-                    name = cache.next_name();
-                    proto::encode_parse(w, name, step.sql, oids);
-                    evicted = cache.insert(key, name);
+                    fresh = cache.next_name();
+                    proto::encode_parse(w, fresh, step.sql, param_oids(step.params));
+                    evicted = cache.insert(key, fresh);
+                    name = fresh;
                 }
             } else {
-                proto::encode_parse(w, "", step.sql, oids);
+                proto::encode_parse(w, "", step.sql, param_oids(step.params));
             }
             encode_bind_params(w, name, step.params, proto::format_code::text);
             proto::encode(w, proto::execute{"", 0});
@@ -454,7 +460,6 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
                 ++n;
             }
         }
-        preamble.clear();
         return n;
     }
 
@@ -1441,6 +1446,12 @@ std::uint64_t connection::writes() const noexcept {
 }
 
 void connection::set_preamble(std::vector<preamble_step> steps) {
+    if (steps.empty())
+        impl_->preamble.reset();
+    else
+        impl_->preamble = std::make_shared<const std::vector<preamble_step>>(std::move(steps));
+}
+void connection::set_preamble(std::shared_ptr<const std::vector<preamble_step>> steps) {
     impl_->preamble = std::move(steps);
 }
 std::size_t connection::take_preamble(std::string& out) {
@@ -1459,7 +1470,7 @@ const std::shared_ptr<void>& connection::attachment() const noexcept {
     return impl_->attachment;
 }
 bool connection::has_preamble() const noexcept {
-    return !impl_->preamble.empty();
+    return impl_->preamble && !impl_->preamble->empty();
 }
 
 // --- raw access ---------------------------------------------------------------------------

@@ -148,6 +148,8 @@ std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executo
 }
 
 asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const binding& b_ref) {
+    if (!b_ref.preambles) // shared with the copy, so that the caller's object keeps it
+        b_ref.preambles = std::make_shared<detail::preamble_cache>();
     const binding b = b_ref; // before the first suspension: the caller's object may go
     auto self = shared_from_this();
     const auto ex = co_await asio::this_coro::executor;
@@ -329,11 +331,17 @@ bool pg_pool::prepare_borrow(pool_entry& e, const binding& b) {
     const bool settings_in_place =
         b.settings && e.applied_settings &&
         (e.applied_settings == b.settings || *e.applied_settings == *b.settings);
-    auto steps = preamble_for(e.left, b, cfg, settings_in_place);
+    const reset_policy reset = resetting ? effective_reset(e.left, cfg) : reset_policy::none;
+    auto steps = e.left.transaction == client::transaction_state::idle
+                     ? detail::cached_preamble(
+                           b, this, reset, settings_in_place,
+                           [&] { return preamble_for(e.left, b, cfg, settings_in_place); })
+                     : std::make_shared<const std::vector<client::preamble_step>>(
+                           preamble_for(e.left, b, cfg, settings_in_place));
     if (b.settings)
         e.applied_settings = b.settings;
     e.conn->set_operation_timeout(std::chrono::milliseconds{0});
-    if (resetting && effective_reset(e.left, cfg) == reset_policy::discard_all)
+    if (reset == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
     e.conn->set_preamble(std::move(steps));
     e.borrowed_transaction_local = b.transaction_local;
@@ -434,7 +442,7 @@ void pg_pool::give_back(entry_ptr e, bool destroy_it) noexcept {
         }
         if (c.writes() == e->writes_at_acquire) {
             // Nothing was sent: the session is as `left` says (an unsent preamble dies).
-            c.set_preamble({});
+            c.set_preamble(std::vector<client::preamble_step>{});
         } else {
             e->left = leftover{c.transaction(), e->borrowed_transaction_local, true};
         }

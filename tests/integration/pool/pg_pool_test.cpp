@@ -722,6 +722,19 @@ TEST_CASE("pool: a borrower's settings ride with the binding and are not resent 
                     CHECK(co_await scalar(*c, "SELECT current_setting('work_mem')") == "5MB");
                 }
             }
+            // The same binding object with another tenant, then other settings: the steps
+            // the pool built for it before are not reused.
+            b.tenant = "t-other";
+            {
+                auto c = co_await must_acquire(*smart, b);
+                CHECK(co_await read(*c) == "settings-app 7MB t-other");
+            }
+            b.settings = std::make_shared<const settings_list>(
+                settings_list{{"application_name", "settings-app2"}, {"work_mem", "6MB"}});
+            {
+                auto c = co_await must_acquire(*smart, b);
+                CHECK(co_await read(*c) == "settings-app2 6MB t-other");
+            }
             co_await smart->close();
         });
     }

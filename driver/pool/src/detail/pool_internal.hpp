@@ -3,14 +3,19 @@
 #pragma once
 
 #include <qail/client/connection.hpp>
+#include <qail/client/statement_cache.hpp>
 #include <qail/pool/pg_pool.hpp>
 #include <qail/pool/reset.hpp>
 
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace qail::pool::detail {
 
@@ -36,6 +41,57 @@ struct pool_entry {
     /// since, or the borrower changed settings itself).
     std::shared_ptr<const settings_list> applied_settings;
 };
+
+/// binding::preambles: the steps of preamble_for() for one binding, per reset it comes
+/// after (smart, discard_all, none) and whether the settings are in place, for
+/// connections returned outside a transaction (the only ones whose preamble depends on
+/// nothing else). Kept steps carry their statement-cache keys.
+struct preamble_cache {
+    using steps_ptr = std::shared_ptr<const std::vector<client::preamble_step>>;
+    const void* pool = nullptr;
+    std::optional<std::string> tenant;
+    std::optional<std::string> user;
+    std::shared_ptr<const settings_list> settings;
+    bool transaction_local = false;
+    std::array<steps_ptr, 6> steps;
+
+    [[nodiscard]] bool matches(const binding& b, const void* owner) const noexcept {
+        return pool == owner && transaction_local == b.transaction_local &&
+               settings == b.settings && tenant == b.tenant && user == b.user;
+    }
+};
+
+/// The cached steps of `b` for (reset, settings_in_place), built with `build` when missing.
+template <class Build>
+preamble_cache::steps_ptr cached_preamble(const binding& b, const void* owner, reset_policy reset,
+                                          bool settings_in_place, Build&& build) {
+    if (!b.preambles)
+        b.preambles = std::make_shared<preamble_cache>();
+    // Refilled in place, not replaced: copies of the binding share this object.
+    auto& cache = *b.preambles;
+    if (!cache.matches(b, owner)) {
+        cache.pool = owner;
+        cache.tenant = b.tenant;
+        cache.user = b.user;
+        cache.settings = b.settings;
+        cache.transaction_local = b.transaction_local;
+        cache.steps = {};
+    }
+    auto& slot = cache.steps[static_cast<std::size_t>(reset) * 2 + (settings_in_place ? 1 : 0)];
+    if (!slot) {
+        auto steps = build();
+        for (auto& s : steps) {
+            if (!s.keep || !s.key.empty())
+                continue;
+            std::vector<std::int32_t> oids;
+            for (const auto& p : s.params)
+                oids.push_back(p.type_oid);
+            s.key = client::statement_cache::make_key(s.sql, oids);
+        }
+        slot = std::make_shared<const std::vector<client::preamble_step>>(std::move(steps));
+    }
+    return slot;
+}
 
 /// One acquire() waiting for a connection. Woken by cancelling its timer, always from
 /// its own executor (the timer is not thread-safe); what it got is read under the mutex.

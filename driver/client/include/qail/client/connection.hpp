@@ -99,6 +99,9 @@ struct preamble_step {
     /// Bind and Execute it (no parsing or planning on the server). `sql` must then be
     /// one statement; it goes as Parse/Bind/Execute even without parameters.
     bool keep = false;
+    /// For a kept step: statement_cache::make_key(sql, parameter types), computed once
+    /// by whoever builds steps that are reused; empty means computed when sent.
+    std::string key;
 };
 
 /// The server's transaction status after the last completed exchange.
@@ -172,6 +175,8 @@ public:
     /// fails, that operation fails with its error and the connection is broken (its
     /// state is unknown). Replaces any preamble not yet sent.
     void set_preamble(std::vector<preamble_step> steps);
+    /// The same for steps built once and shared (a pool's cached reset and binding).
+    void set_preamble(std::shared_ptr<const std::vector<preamble_step>> steps);
     /// Encodes the preamble not yet sent onto `out` and clears it, for a caller that
     /// forwards raw protocol itself. Returns how many ReadyForQuery messages its
     /// answers end with (one per step); 0 when there was none.

@@ -59,6 +59,10 @@ struct pool_config {
 using settings_list = std::vector<std::pair<std::string, std::string>>;
 
 /// Tenant/user bound to the connection for one borrow.
+namespace detail {
+struct preamble_cache;
+} // namespace detail
+
 struct binding {
     // Constructors on purpose (not an aggregate): GCC 12 destroys a braced aggregate
     // temporary twice when it is built inside a co_await expression, as in
@@ -80,6 +84,12 @@ struct binding {
     /// true: transaction form: BEGIN + set_config(name,$1,true); the borrower's work runs
     /// in that transaction, COMMITted at release (ROLLBACK if it is failed).
     bool transaction_local = false;
+    /// The pool's preamble steps for this binding, built on the first borrow and reused
+    /// by later ones while tenant, user, settings and transaction_local stay the same
+    /// (rebuilt when one changes). A binding object kept across borrows, like a proxied
+    /// client's, saves rebuilding them; copies share them. Not thread-safe, like the
+    /// binding.
+    mutable std::shared_ptr<detail::preamble_cache> preambles;
 };
 
 /// A snapshot of the pool for metrics. Gauges first, then counters since creation.
