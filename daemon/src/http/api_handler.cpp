@@ -159,7 +159,13 @@ boost::asio::awaitable<api_answer> api_handler::handle(std::string_view method,
         log_server_side(e, db_name);
         co_return error_answer(e, route);
     }
-    auto results = co_await (*conn)->pipeline(pipe.commands, client::pipeline_mode::independent);
+    // A transaction is one Sync: BEGIN, binding, statements and COMMIT run as one
+    // server-side cycle (a failure skips the rest; the pool rolls the failed transaction
+    // back at release). Independent statements need a Sync each, so that one failure
+    // leaves the others alone.
+    const auto mode =
+        plan->transaction ? client::pipeline_mode::atomic : client::pipeline_mode::independent;
+    auto results = co_await (*conn)->pipeline(pipe.commands, mode);
     if (!results) {
         const api_error e = from_client_error(results.error());
         log_server_side(e, db_name);
