@@ -48,14 +48,14 @@ struct pool_entry {
 /// nothing else). Kept steps carry their statement-cache keys.
 struct preamble_cache {
     using steps_ptr = std::shared_ptr<const std::vector<client::preamble_step>>;
-    const void* pool = nullptr;
+    const pg_pool* pool = nullptr;
     std::optional<std::string> tenant;
     std::optional<std::string> user;
     std::shared_ptr<const settings_list> settings;
     bool transaction_local = false;
     std::array<steps_ptr, 6> steps;
 
-    [[nodiscard]] bool matches(const binding& b, const void* owner) const noexcept {
+    [[nodiscard]] bool matches(const binding& b, const pg_pool* owner) const noexcept {
         return pool == owner && transaction_local == b.transaction_local &&
                settings == b.settings && tenant == b.tenant && user == b.user;
     }
@@ -63,8 +63,9 @@ struct preamble_cache {
 
 /// The cached steps of `b` for (reset, settings_in_place), built with `build` when missing.
 template <class Build>
-preamble_cache::steps_ptr cached_preamble(const binding& b, const void* owner, reset_policy reset,
-                                          bool settings_in_place, Build&& build) {
+preamble_cache::steps_ptr cached_preamble(const binding& b, const pg_pool* owner,
+                                          reset_policy reset, bool settings_in_place,
+                                          Build&& build) {
     if (!b.preambles)
         b.preambles = std::make_shared<preamble_cache>();
     // Refilled in place, not replaced: copies of the binding share this object.

@@ -16,9 +16,11 @@ namespace qail::pool {
 /// What a released connection goes through before its next borrower (see
 /// "Deterministic reset" in DESIGN.md).
 enum class reset_policy {
-    /// DISCARD ALL minus the driver's own protocol-level prepared statements: cursors,
-    /// session authorization and role, every SET, LISTEN, advisory locks, temp tables,
-    /// sequences state and SQL-level PREPAREd statements are cleared.
+    /// DISCARD ALL minus protocol-level prepared statements (the driver's, a proxy's):
+    /// cursors, session authorization and role, every SET, LISTEN, advisory locks, temp
+    /// tables and sequences state are cleared by statements kept prepared on the
+    /// connection. When SQL-level PREPAREd statements may exist (leftover::
+    /// statements_unknown) it is DISCARD ALL.
     smart,
     /// DISCARD ALL: also drops the driver's statement cache on the server; the driver
     /// re-prepares once on "prepared statement does not exist" (26000), so it heals.
