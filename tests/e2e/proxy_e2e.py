@@ -602,6 +602,57 @@ def oversized_message_after_login_is_refused():
             assert good.execute("SELECT 1").fetchone()[0] == 1
 
 
+def pg_message(tag, payload=b""):
+    return tag + struct.pack("!I", len(payload) + 4) + payload
+
+
+def read_until_ready(s):
+    """Message types the server side sends up to and including ReadyForQuery."""
+    buf, types = b"", []
+    while True:
+        while len(buf) >= 5:
+            n = struct.unpack("!I", buf[1:5])[0]
+            if len(buf) < 1 + n:
+                break
+            types.append(chr(buf[0]))
+            buf = buf[1 + n:]
+            if types[-1] == "Z":
+                assert not buf, "bytes after ReadyForQuery"
+                return types
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("the proxy closed the connection")
+        buf += chunk
+
+
+@test
+def client_close_of_a_foreign_statement_name_touches_nothing():
+    # On the server the pool's kept reset statements are named qail_s<N> and the proxy's
+    # mapped ones qail_<N>. A client's Close of such a name, which it never prepared, must
+    # not reach them: the next borrower's reset and statements need them.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with p.connect("bob") as b:
+            for i in range(3):  # reset more than once: the reset statements exist
+                assert b.execute("SELECT %s::int", [i], prepare=True).fetchone()[0] == i
+            c = p.connect("alice")
+            s = socket.socket(fileno=os.dup(c.pgconn.socket))
+            s.settimeout(5)
+            s.sendall(pg_message(b"Q", b"BEGIN\0"))  # linked: messages go to the server
+            assert read_until_ready(s)[-1] == "Z"
+            names = ["qail_s%d" % i for i in range(1, 30)] + ["qail_%d" % i for i in range(1, 30)]
+            batch = b"".join(pg_message(b"C", b"S" + n.encode() + b"\0") for n in names)
+            s.sendall(batch + pg_message(b"S"))
+            types = read_until_ready(s)
+            assert types == ["3"] * len(names) + ["Z"], types
+            s.sendall(pg_message(b"Q", b"COMMIT\0"))
+            assert read_until_ready(s)[-1] == "Z"
+            s.close()
+            c.close()
+            for i in range(5):
+                assert b.execute("SELECT 2").fetchone()[0] == 2
+                assert b.execute("SELECT %s::int", [i], prepare=True).fetchone()[0] == i
+
+
 @test
 def many_idle_clients_then_all_query():
     n = 300

@@ -1257,6 +1257,13 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
         if (!f || f->kind != 'S' || f->name.empty())
             return plain(what);
         const auto it = statements_.find(f->name);
+        if (it == statements_.end() && type == 'C') {
+            // Every name a client prepared is in statements_, so this one names nothing
+            // of its own (PostgreSQL answers CloseComplete too). Forwarded, it could close
+            // a statement of the proxy's or the pool's, which the next client needs.
+            expects_.push_back({k::synth, false, false, simple_message('3'), nullptr});
+            return;
+        }
         if (it == statements_.end())
             return plain(what);
         if (type == 'C') {
