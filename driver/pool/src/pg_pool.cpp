@@ -324,7 +324,8 @@ void pg_pool::dispose(std::vector<entry_ptr>& drop, std::vector<waiter_ptr>& wak
 // the same write as the borrower's first command. Returns whether it resets.
 bool pg_pool::prepare_borrow(pool_entry& e, const binding& b) {
     const pool_config& cfg = config_; // see acquire()
-    e.left.statements_unknown = e.conn->statements_unknown();
+    // OR: a borrower that sent nothing left an earlier DISCARD ALL unsent.
+    e.left.statements_unknown = e.left.statements_unknown || e.conn->statements_unknown();
     const bool resetting = resets(e.left, cfg);
     if (resetting)
         e.applied_settings.reset();
@@ -485,7 +486,8 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
         e.applied_settings.reset();
     e.conn->set_operation_timeout(cfg.connect_timeout.count() > 0 ? cfg.connect_timeout
                                                                   : std::chrono::seconds(10));
-    e.left.statements_unknown = e.conn->statements_unknown();
+    // OR: a borrower that sent nothing left an earlier DISCARD ALL unsent.
+    e.left.statements_unknown = e.left.statements_unknown || e.conn->statements_unknown();
     auto steps = preamble_for(e.left, {}, cfg);
     if (resetting && effective_reset(e.left, cfg) == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
