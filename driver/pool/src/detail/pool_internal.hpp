@@ -53,7 +53,15 @@ struct preamble_cache {
     std::optional<std::string> user;
     std::shared_ptr<const settings_list> settings;
     bool transaction_local = false;
+    /// Indexed by slot(): 3 resets x settings in place or not.
     std::array<steps_ptr, 6> steps;
+    static_assert(static_cast<int>(reset_policy::smart) == 0 &&
+                      static_cast<int>(reset_policy::discard_all) == 1 &&
+                      static_cast<int>(reset_policy::none) == 2,
+                  "slot() relies on these values");
+    [[nodiscard]] static std::size_t slot(reset_policy reset, bool settings_in_place) noexcept {
+        return static_cast<std::size_t>(reset) * 2 + (settings_in_place ? 1 : 0);
+    }
 
     [[nodiscard]] bool matches(const binding& b, const pg_pool* owner) const noexcept {
         return pool == owner && transaction_local == b.transaction_local &&
@@ -78,7 +86,7 @@ preamble_cache::steps_ptr cached_preamble(const binding& b, const pg_pool* owner
         cache.transaction_local = b.transaction_local;
         cache.steps = {};
     }
-    auto& slot = cache.steps[static_cast<std::size_t>(reset) * 2 + (settings_in_place ? 1 : 0)];
+    auto& slot = cache.steps[preamble_cache::slot(reset, settings_in_place)];
     if (!slot) {
         auto steps = build();
         for (auto& s : steps) {

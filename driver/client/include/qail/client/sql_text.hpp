@@ -1,6 +1,7 @@
 // Cheap, conservative looks at SQL text that decide what a reset must cover.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 namespace qail::client {
@@ -10,21 +11,18 @@ namespace detail {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-// Whether `word` (lower case) occurs in `sql` in any letter case as a word: delimited by
-// anything but an ASCII letter, digit or underscore. `c | 0x20` folds exactly the
-// upper-case letters onto the lower-case ones compared to.
-[[nodiscard]] constexpr bool contains_word(std::string_view sql, std::string_view word) noexcept {
-    for (std::size_t i = 0; i + word.size() <= sql.size(); ++i) {
-        if ((sql[i] | 0x20) != word[0] || (sql[i + 1] | 0x20) != word[1])
-            continue;
-        std::size_t k = 2;
-        while (k < word.size() && (sql[i + k] | 0x20) == word[k])
-            ++k;
-        if (k == word.size() && (i == 0 || !ascii_word_char(sql[i - 1])) &&
-            (i + k == sql.size() || !ascii_word_char(sql[i + k])))
-            return true;
-    }
-    return false;
+// Whether `word` (lower case) starts at `i` of `sql`, in any letter case, as a word:
+// delimited by anything but an ASCII letter, digit or underscore. `c | 0x20` folds
+// exactly the upper-case letters onto the lower-case ones compared to.
+[[nodiscard]] constexpr bool word_at(std::string_view sql, std::size_t i,
+                                     std::string_view word) noexcept {
+    if (sql.size() - i < word.size())
+        return false;
+    for (std::size_t k = 0; k < word.size(); ++k)
+        if ((sql[i + k] | 0x20) != word[k])
+            return false;
+    return (i == 0 || !ascii_word_char(sql[i - 1])) &&
+           (i + word.size() == sql.size() || !ascii_word_char(sql[i + word.size()]));
 }
 } // namespace detail
 
@@ -35,7 +33,14 @@ namespace detail {
 /// do it by itself (DISCARD ALL, which can, is seen by its command tag). Branch-light:
 /// a proxy runs it on every statement it forwards.
 [[nodiscard]] constexpr bool touches_prepared_statements(std::string_view sql) noexcept {
-    return detail::contains_word(sql, "prepare") || detail::contains_word(sql, "deallocate");
+    // One pass for both words: most bytes are neither 'p' nor 'd' in any case.
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        const char c = static_cast<char>(sql[i] | 0x20);
+        if ((c == 'p' && detail::word_at(sql, i, "prepare")) ||
+            (c == 'd' && detail::word_at(sql, i, "deallocate")))
+            return true;
+    }
+    return false;
 }
 
 } // namespace qail::client
