@@ -21,7 +21,9 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
@@ -138,12 +140,11 @@ private:
     // --- relaying ---
     asio::awaitable<void> client_loop();
     bool link_now(const pool::binding& b);
-    asio::awaitable<bool> link(const pool::binding& b);
+    bool waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
+                clock::time_point started, std::string& out);
     const pool::binding& current_binding();
     void linked(pool::pooled_connection conn);
     asio::awaitable<void> server_pump();
-    asio::awaitable<void> relay_backend(std::shared_ptr<pool::pooled_connection> backend,
-                                        std::size_t swallow);
     void release_backend();
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
@@ -215,8 +216,9 @@ private:
     asio::cancellation_signal pump_cancel_;
     std::optional<asio::steady_timer> pump_wake_;
     std::size_t pump_swallow_ = 0;
-    std::string pump_buf_; // the server pump's read buffer and client batch, kept between
-    std::string pump_out_; // links so a transaction allocates nothing for them
+    client::error wait_error_; // why the last wait for a backend failed
+    std::string pump_buf_;     // the server pump's read buffer and client batch, kept between
+    std::string pump_out_;     // links so a transaction allocates nothing for them
 
     // Extended protocol: what each forwarded message will be answered with, in order,
     // so the proxy can hide answers to its own messages and answer some itself.
@@ -686,7 +688,7 @@ asio::awaitable<void> session::idle_watchdog(std::chrono::milliseconds client_id
         const auto limit = in_transaction ? idle_in_transaction : client_idle;
         auto wake = last_activity_ + (limit.count() > 0 ? limit : std::chrono::milliseconds(1000));
         timer.expires_at(std::max(wake, clock::now() + std::chrono::milliseconds(10)));
-        (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)co_await timer.async_wait(asio::as_tuple(asio::deferred));
         if (closing_ || !client_ok_)
             co_return;
         const bool now_in_transaction = backend_ && last_status_ != 'I';
@@ -765,17 +767,14 @@ bool session::link_now(const pool::binding& b) {
     return true;
 }
 
-// Waits for a backend (or connects one); on failure the client gets the error.
-asio::awaitable<bool> session::link(const pool::binding& b) {
-    set_state(client_state::waiting);
-    const auto started = clock::now();
-    auto conn = co_await db_->pool->acquire(b);
+// The end of a wait for a backend (or a connect): links it, or puts the error for the
+// client in `out`.
+bool session::waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
+                     clock::time_point started, std::string& out) {
     ctx_.state->metrics().pool_wait(database_name_,
                                     std::chrono::duration<double>(clock::now() - started).count());
     if (!conn) {
         set_state(client_state::idle);
-        const auto& e = conn.error();
-        std::string out;
         if (e.code == pool::make_error_code(pool::pool_errc::acquire_timeout)) {
             ctx_.state->metrics().acquire_timeout(database_name_);
             wire::error(out, "ERROR", "53300",
@@ -783,15 +782,16 @@ asio::awaitable<bool> session::link(const pool::binding& b) {
         } else {
             wire::error(out, "ERROR", "08006", "could not get a server connection: " + e.message());
         }
-        (void)co_await send_to_client(out);
-        co_return false;
+        return false;
     }
     linked(std::move(*conn));
-    co_return true;
+    return true;
 }
 
 void session::linked(pool::pooled_connection conn) {
-    backend_ = std::make_shared<pool::pooled_connection>(std::move(conn));
+    // From Asio's per-thread cache: one per transaction in transaction mode.
+    backend_ = std::allocate_shared<pool::pooled_connection>(
+        asio::recycling_allocator<pool::pooled_connection>(), std::move(conn));
     auto& c = **backend_;
     spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
     backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
@@ -933,8 +933,15 @@ asio::awaitable<void> session::client_loop() {
                 const pool::binding& b = current_binding();
                 // (No co_await inside a && : GCC 12 mishandles temporaries there.)
                 bool linked_ok = link_now(b);
-                if (!linked_ok)
-                    linked_ok = co_await link(b);
+                if (!linked_ok) {
+                    // Waits here, not in a coroutine of its own: that would be a frame
+                    // allocated per wait, and under load most links wait.
+                    set_state(client_state::waiting);
+                    const auto started = clock::now();
+                    std::optional<pool::pooled_connection> conn;
+                    co_await db_->pool->acquire_into(b, conn, wait_error_);
+                    linked_ok = waited(conn, wait_error_, started, to_client);
+                }
                 if (!linked_ok) {
                     if (type != 'Q')
                         skip_until_sync_ = type != 'S';
@@ -983,172 +990,172 @@ asio::awaitable<void> session::client_loop() {
     }
 }
 
-// Relays every backend the session links, one after the other, until the session ends.
+// Relays every backend the session links, one after the other, until the session ends:
+// server -> client for one linked backend until the ReadyForQuery that releases it (or
+// the link fails), then waits for the next link. One coroutine for the session's life,
+// not one per link (each would be a frame allocated per transaction). A failure that
+// ends the session returns from here; the end of a link breaks out to the wait.
 asio::awaitable<void> session::server_pump() {
     for (;;) {
         while (!backend_) {
             if (closing_)
                 co_return;
             pump_wake_->expires_at(clock::time_point::max());
-            (void)co_await pump_wake_->async_wait(asio::as_tuple(asio::use_awaitable));
+            (void)co_await pump_wake_->async_wait(asio::as_tuple(asio::deferred));
             if (closing_)
                 co_return;
         }
-        const std::size_t swallow = std::exchange(pump_swallow_, 0);
-        co_await relay_backend(backend_, swallow);
-    }
-}
-
-// Server -> client for one linked backend, until the ReadyForQuery that releases it (or
-// the link fails).
-asio::awaitable<void> session::relay_backend(std::shared_ptr<pool::pooled_connection> backend,
-                                             std::size_t swallow) {
-    auto& conn = **backend;
-    const auto mode = db_->cfg.mode;
-    // Reused across links: at a release everything read has been consumed.
-    std::string& buf = pump_buf_;
-    if (buf.empty())
-        buf.resize(first_chunk);
-    std::size_t begin = 0, end = 0;
-    std::string& out = pump_out_;
-    out.clear();
-    bool preamble_failed = false;
-    std::string preamble_error;
-    for (;;) {
-        if (begin == end)
-            begin = end = 0;
-        auto r = co_await conn.raw_read_some(std::span<char>(buf.data() + end, buf.size() - end));
-        if (backend_ != backend)
-            co_return; // released meanwhile (client gone)
-        if (!r) {
-            spdlog::warn("client {}: server connection lost: {}", peer_, r.error().message());
-            closing_ = true;
-            backend_.reset();
-            co_await fatal("08006", "server connection lost");
-            stream_.close();
-            co_return;
-        }
-        end += *r;
-        if (end == buf.size() && buf.size() < read_chunk)
-            buf.resize(buf.size() * 2);
-        bool release = false;
+        const std::shared_ptr<pool::pooled_connection> backend = backend_;
+        std::size_t swallow = std::exchange(pump_swallow_, 0);
+        auto& conn = **backend;
+        const auto mode = db_->cfg.mode;
+        // Reused across links: at a release everything read has been consumed.
+        std::string& buf = pump_buf_;
+        if (buf.empty())
+            buf.resize(first_chunk);
+        std::size_t begin = 0, end = 0;
+        std::string& out = pump_out_;
+        out.clear();
+        bool preamble_failed = false;
+        std::string preamble_error;
         for (;;) {
-            const std::string_view unread{buf.data() + begin, end - begin};
-            const auto step = server_scanner_.next(unread);
-            if (step.what == scan_step::kind::bad_length) {
-                spdlog::error("client {}: server sent an invalid message length", peer_);
-                conn.mark_broken();
+            if (begin == end)
+                begin = end = 0;
+            auto r =
+                co_await conn.raw_read_some(std::span<char>(buf.data() + end, buf.size() - end));
+            if (backend_ != backend)
+                break; // released meanwhile (client gone)
+            if (r.error) {
+                spdlog::warn("client {}: server connection lost: {}", peer_, r.error.message());
                 closing_ = true;
                 backend_.reset();
-                co_await fatal("08P01", "server protocol violation");
+                co_await fatal("08006", "server connection lost");
                 stream_.close();
                 co_return;
             }
-            if (step.what == scan_step::kind::need_more) {
-                const std::size_t needed = unread.size() + step.size;
-                if (begin + needed > buf.size()) {
-                    std::memmove(buf.data(), buf.data() + begin, unread.size());
-                    end = unread.size();
-                    begin = 0;
-                    if (needed > buf.size())
-                        buf.resize(needed);
+            end += r.bytes;
+            if (end == buf.size() && buf.size() < read_chunk)
+                buf.resize(buf.size() * 2);
+            bool release = false;
+            for (;;) {
+                const std::string_view unread{buf.data() + begin, end - begin};
+                const auto step = server_scanner_.next(unread);
+                if (step.what == scan_step::kind::bad_length) {
+                    spdlog::error("client {}: server sent an invalid message length", peer_);
+                    conn.mark_broken();
+                    closing_ = true;
+                    backend_.reset();
+                    co_await fatal("08P01", "server protocol violation");
+                    stream_.close();
+                    co_return;
                 }
-                break;
-            }
-            const std::string_view bytes = unread.substr(0, step.size);
-            begin += step.size;
-            if (swallow > 0) {
+                if (step.what == scan_step::kind::need_more) {
+                    const std::size_t needed = unread.size() + step.size;
+                    if (begin + needed > buf.size()) {
+                        std::memmove(buf.data(), buf.data() + begin, unread.size());
+                        end = unread.size();
+                        begin = 0;
+                        if (needed > buf.size())
+                            buf.resize(needed);
+                    }
+                    break;
+                }
+                const std::string_view bytes = unread.substr(0, step.size);
+                begin += step.size;
+                if (swallow > 0) {
+                    if (step.what == scan_step::kind::message) {
+                        if (step.type == 'E') {
+                            preamble_failed = true;
+                            if (preamble_error.empty())
+                                preamble_error = std::string(wire::error_sqlstate(bytes.substr(5)));
+                        } else if (step.type == 'Z') {
+                            --swallow;
+                            if (swallow == 0 && preamble_failed) {
+                                spdlog::error("client {}: resetting the server connection failed "
+                                              "(SQLSTATE {}); client disconnected",
+                                              peer_, preamble_error);
+                                conn.mark_broken();
+                                closing_ = true;
+                                backend_.reset();
+                                co_await fatal("08006", "could not prepare the server connection "
+                                                        "(reset or settings failed: SQLSTATE " +
+                                                            preamble_error + ")");
+                                stream_.close();
+                                co_return;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 if (step.what == scan_step::kind::message) {
-                    if (step.type == 'E') {
-                        preamble_failed = true;
-                        if (preamble_error.empty())
-                            preamble_error = std::string(wire::error_sqlstate(bytes.substr(5)));
-                    } else if (step.type == 'Z') {
-                        --swallow;
-                        if (swallow == 0 && preamble_failed) {
-                            spdlog::error("client {}: resetting the server connection failed "
-                                          "(SQLSTATE {}); client disconnected",
-                                          peer_, preamble_error);
+                    emit_synth(out);
+                    const bool forward = on_server_message(step.type, bytes);
+                    if (!forward) {
+                        emit_synth(out);
+                        continue;
+                    }
+                    if (step.type == 'Z' && bytes.size() == 6) {
+                        last_status_ = bytes[5];
+                        last_activity_ = clock::now();
+                        on_ready(last_status_);
+                        if (pending_ready_ > 0)
+                            --pending_ready_;
+                        if (query_head_ < query_started_.size()) {
+                            ctx_.state->metrics().query(
+                                database_name_, std::chrono::duration<double>(
+                                                    clock::now() - query_started_[query_head_++])
+                                                    .count());
+                            if (query_head_ == query_started_.size()) {
+                                query_started_.clear();
+                                query_head_ = 0;
+                            }
+                        }
+                        if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
+                            (last_status_ == 'I' || mode == pool_mode::statement))
+                            release = true;
+                        if (mode == pool_mode::statement && last_status_ != 'I') {
+                            // A transaction slipped past the BEGIN check (e.g. in a function).
+                            out.append(bytes);
+                            (void)co_await send_to_client(out);
                             conn.mark_broken();
                             closing_ = true;
                             backend_.reset();
-                            co_await fatal("08006", "could not prepare the server connection "
-                                                    "(reset or settings failed: SQLSTATE " +
-                                                        preamble_error + ")");
+                            co_await fatal("25000",
+                                           "transaction blocks are not allowed in statement "
+                                           "pooling mode");
                             stream_.close();
                             co_return;
                         }
+                    } else if (step.type == 'S') {
+                        proto::parameter_status ps;
+                        if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
+                            auto name = lower_name(ps.name);
+                            const auto it = params_.find(name);
+                            if (it == params_.end() || it->second != ps.value) {
+                                params_.insert_or_assign(std::move(name), std::string(ps.value));
+                                params_dirty_ = true;
+                            }
+                        }
+                    } else if (step.type == 'E') {
+                        ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
                     }
                 }
-                continue;
-            }
-            if (step.what == scan_step::kind::message) {
-                emit_synth(out);
-                const bool forward = on_server_message(step.type, bytes);
-                if (!forward) {
+                out.append(bytes);
+                if (step.what == scan_step::kind::message)
                     emit_synth(out);
-                    continue;
-                }
-                if (step.type == 'Z' && bytes.size() == 6) {
-                    last_status_ = bytes[5];
-                    last_activity_ = clock::now();
-                    on_ready(last_status_);
-                    if (pending_ready_ > 0)
-                        --pending_ready_;
-                    if (query_head_ < query_started_.size()) {
-                        ctx_.state->metrics().query(
-                            database_name_, std::chrono::duration<double>(
-                                                clock::now() - query_started_[query_head_++])
-                                                .count());
-                        if (query_head_ == query_started_.size()) {
-                            query_started_.clear();
-                            query_head_ = 0;
-                        }
-                    }
-                    if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
-                        (last_status_ == 'I' || mode == pool_mode::statement))
-                        release = true;
-                    if (mode == pool_mode::statement && last_status_ != 'I') {
-                        // A transaction slipped past the BEGIN check (e.g. in a function).
-                        out.append(bytes);
-                        (void)co_await send_to_client(out);
-                        conn.mark_broken();
-                        closing_ = true;
-                        backend_.reset();
-                        co_await fatal("25000", "transaction blocks are not allowed in statement "
-                                                "pooling mode");
-                        stream_.close();
-                        co_return;
-                    }
-                } else if (step.type == 'S') {
-                    proto::parameter_status ps;
-                    if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
-                        auto name = lower_name(ps.name);
-                        const auto it = params_.find(name);
-                        if (it == params_.end() || it->second != ps.value) {
-                            params_.insert_or_assign(std::move(name), std::string(ps.value));
-                            params_dirty_ = true;
-                        }
-                    }
-                } else if (step.type == 'E') {
-                    ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
-                }
             }
-            out.append(bytes);
-            if (step.what == scan_step::kind::message)
-                emit_synth(out);
-        }
-        if (!send_to_client_now(out))
-            (void)co_await send_to_client(out);
-        if (!client_ok_) {
-            closing_ = true;
-            stream_.close();
-        }
-        if (backend_ != backend)
-            co_return;
-        if (release && begin == end && !server_scanner_.in_piece()) {
-            release_backend();
-            co_return;
+            if (!send_to_client_now(out))
+                (void)co_await send_to_client(out);
+            if (!client_ok_) {
+                closing_ = true;
+                stream_.close();
+            }
+            if (backend_ != backend)
+                break;
+            if (release && begin == end && !server_scanner_.in_piece()) {
+                release_backend();
+                break;
+            }
         }
     }
 }

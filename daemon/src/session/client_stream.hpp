@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -72,12 +73,14 @@ public:
         return 0;
     }
 
+    /// co_await it for a tuple (error_code, bytes). Deferred rather than use_awaitable:
+    /// the co_await then allocates no coroutine frame (this is on every relayed message).
     auto read_some(boost::asio::mutable_buffer b) {
-        return async_read_some(b, boost::asio::as_tuple(boost::asio::use_awaitable));
+        return async_read_some(b, boost::asio::as_tuple(boost::asio::deferred));
     }
 
     boost::asio::awaitable<boost::system::error_code> write(boost::asio::const_buffer b) {
-        auto [ec, n] = co_await async_write(b, boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await async_write(b, boost::asio::as_tuple(boost::asio::deferred));
         co_return ec;
     }
 

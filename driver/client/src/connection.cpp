@@ -10,6 +10,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -35,6 +36,9 @@ using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol::socket;
 using tls_stream = asio::ssl::stream<tcp::socket>;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// For the operations on every relayed message: a co_await of a deferred operation
+// allocates no coroutine frame, where use_awaitable allocates one per operation.
+constexpr auto deferred_tuple = asio::as_tuple(asio::deferred);
 
 namespace detail {
 const char copy_abort_marker[1] = {'\0'};
@@ -104,7 +108,7 @@ public:
             token, b);
     }
 
-    auto read_some(asio::mutable_buffer b) { return async_read_some(b, use_tuple); }
+    auto read_some(asio::mutable_buffer b) { return async_read_some(b, deferred_tuple); }
 
     /// One non-blocking send on a plain socket: the bytes it took (0 over TLS or when
     /// the socket buffer is full).
@@ -117,7 +121,7 @@ public:
     }
 
     asio::awaitable<boost::system::error_code> write(asio::const_buffer b) {
-        auto [ec, n] = co_await async_write(b, use_tuple);
+        auto [ec, n] = co_await async_write(b, deferred_tuple);
         (void)n;
         co_return ec;
     }
@@ -1475,27 +1479,29 @@ bool connection::has_preamble() const noexcept {
 
 // --- raw access ---------------------------------------------------------------------------
 
-asio::awaitable<result<std::size_t>> connection::raw_read_some(std::span<char> out) {
+asio::awaitable<connection::raw_read_result> connection::raw_read_some(std::span<char> out) {
     impl& s = *impl_;
-    if (auto e = s.usable())
-        co_return *e;
+    if (s.closed)
+        co_return raw_read_result{0, make_error_code(errc::connection_closed)};
+    if (s.broken)
+        co_return raw_read_result{0, make_error_code(errc::connection_broken)};
     if (s.rx_end > s.rx_begin) {
         const std::size_t n = std::min(out.size(), s.rx_end - s.rx_begin);
         std::memcpy(out.data(), s.rx.data() + s.rx_begin, n);
         s.rx_begin += n;
         if (s.rx_begin == s.rx_end)
             s.rx_begin = s.rx_end = 0;
-        co_return n;
+        co_return raw_read_result{n, {}};
     }
     auto [ec, n] = co_await s.io.read_some(asio::buffer(out.data(), out.size()));
     if (ec) {
         // A cancelled read of a plain socket loses nothing: the connection stays usable.
         // A TLS record may have been half read, so there it is broken.
         if (ec == asio::error::operation_aborted && s.io.tls() == nullptr)
-            co_return make_error(ec);
-        co_return s.io_error(ec);
+            co_return raw_read_result{0, ec};
+        co_return raw_read_result{0, s.io_error(ec).code};
     }
-    co_return n;
+    co_return raw_read_result{n, {}};
 }
 
 asio::awaitable<result<void>> connection::raw_write(std::string_view bytes) {

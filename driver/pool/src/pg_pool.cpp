@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
@@ -151,6 +153,21 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
     if (!b_ref.preambles) // shared with the copy, so that the caller's object keeps it
         b_ref.preambles = std::make_shared<detail::preamble_cache>();
     const binding b = b_ref; // before the first suspension: the caller's object may go
+    std::optional<pooled_connection> out;
+    client::error failure;
+    co_await acquire_into(b, out, failure);
+    if (out)
+        co_return std::move(*out);
+    co_return failure;
+}
+
+// Keep this coroutine's frame under 1 KiB (Asio recycles only frames that small; a
+// bigger one is a malloc and a free per wait): no result<> or client::error in it, the
+// connect and test_on_acquire paths in coroutines of their own.
+asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pooled_connection>& out,
+                                            client::error& failure) {
+    if (!b.preambles) // shared with copies of `b`, so that the caller's object keeps it
+        b.preambles = std::make_shared<detail::preamble_cache>();
     auto self = shared_from_this();
     const auto ex = co_await asio::this_coro::executor;
     const auto start = clock::now();
@@ -186,16 +203,18 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
                 ++connecting_;
                 connect = true;
             } else {
-                w = std::make_shared<pool_waiter>(ex);
+                // From Asio's per-thread cache: a waiter per wait, not a malloc per wait.
+                w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(), ex);
                 waiters_.push_back(w);
             }
             if (!drop.empty())
                 hand_capacity_locked(wake_list);
         }
         dispose(drop, wake_list);
-        if (closed)
-            co_return make_pool_error(pool_errc::pool_closed, "57P01",
-                                      "pool " + name_ + " is closed");
+        if (closed) {
+            fail(failure, pool_errc::pool_closed, "57P01", "pool " + name_ + " is closed");
+            co_return;
+        }
 
         if (w) {
             waiter_guard guard{this, w, &pg_pool::abandon};
@@ -205,7 +224,7 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
             std::size_t connecting = 0;
             std::size_t max_size = 0;
             for (;;) {
-                (void)co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                (void)co_await w->timer.async_wait(asio::as_tuple(asio::deferred));
                 std::lock_guard lock(mutex_);
                 got = w->got;
                 if (got == pool_waiter::outcome::entry)
@@ -221,21 +240,15 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
             }
             guard.armed = false;
             switch (got) {
-            case pool_waiter::outcome::pending: {
+            case pool_waiter::outcome::pending:
                 record_wait(false);
-                std::string why = "timed out after " + std::to_string(cfg.acquire_timeout.count()) +
-                                  " ms waiting for a connection from pool " + name_ +
-                                  " (max_size " + std::to_string(max_size);
-                if (in_use >= max_size)
-                    why += ", all in use)";
-                else
-                    why += ", " + std::to_string(in_use) + " in use, " +
-                           std::to_string(connecting) + " connecting)";
-                co_return make_pool_error(pool_errc::acquire_timeout, "53300", std::move(why));
-            }
+                fail(failure, pool_errc::acquire_timeout, "53300",
+                     timeout_message(" a connection", in_use, connecting, max_size));
+                co_return;
             case pool_waiter::outcome::closed:
-                co_return make_pool_error(pool_errc::pool_closed, "57P01",
-                                          "pool " + name_ + " was closed while waiting");
+                fail(failure, pool_errc::pool_closed, "57P01",
+                     "pool " + name_ + " was closed while waiting");
+                co_return;
             case pool_waiter::outcome::permit:
                 connect = true;
                 break;
@@ -245,10 +258,9 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
         }
 
         if (connect) {
-            auto r = co_await open_connection(ex);
-            if (!r)
-                co_return r.error();
-            e = std::move(*r);
+            e = co_await connect_into(ex, failure);
+            if (!e)
+                co_return;
         }
 
         if (prepare_borrow(*e, b)) {
@@ -256,32 +268,72 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
             ++counters_.resets;
         }
         if (cfg.test_on_acquire) {
-            if (cfg.connect_timeout.count() > 0)
-                e->conn->set_operation_timeout(cfg.connect_timeout);
-            auto r = co_await e->conn->simple_query("");
-            e->conn->set_operation_timeout(std::chrono::milliseconds{0});
-            if (!r || e->conn->broken()) {
-                log("test_on_acquire: connection (pid " + std::to_string(e->conn->backend_pid()) +
-                    ") failed, replacing it: " + (r ? std::string("broken") : r.error().message()));
+            const bool healthy = co_await test_borrow(*e, b);
+            if (!healthy) {
                 retire(std::move(e), &pool_stats::destroyed_health);
                 if (clock::now() >= deadline) {
                     record_wait(false);
-                    co_return make_pool_error(
-                        pool_errc::acquire_timeout, "53300",
-                        "timed out after " + std::to_string(cfg.acquire_timeout.count()) +
-                            " ms waiting for a healthy connection from pool " + name_);
+                    fail(failure, pool_errc::acquire_timeout, "53300",
+                         timeout_message(" a healthy connection"));
+                    co_return;
                 }
                 continue;
             }
-            e->checked = clock::now();
-            // The binding is in place now (the reset, if any, is done).
-            e->left = leftover{e->conn->transaction(), b.transaction_local,
-                               !binding_steps(b, cfg).empty()};
         }
         e->writes_at_acquire = e->conn->writes();
         record_wait(true);
-        co_return pooled_connection(self, std::move(e));
+        out = pooled_connection(std::move(self), std::move(e));
+        co_return;
     }
+}
+
+asio::awaitable<pg_pool::entry_ptr> pg_pool::connect_into(asio::any_io_executor ex,
+                                                          client::error& failure) {
+    auto r = co_await open_connection(std::move(ex));
+    if (!r) {
+        failure = std::move(r.error());
+        co_return nullptr;
+    }
+    co_return std::move(*r);
+}
+
+void pg_pool::fail(client::error& out, pool_errc code, std::string_view sqlstate,
+                   std::string message) const {
+    out = make_pool_error(code, sqlstate, std::move(message));
+}
+
+// Out of acquire(): its locals would be in every acquire()'s coroutine frame, and that
+// frame is allocated on every wait for a connection.
+asio::awaitable<bool> pg_pool::test_borrow(pool_entry& e, const binding& b) {
+    const pool_config& cfg = config_; // see acquire()
+    if (cfg.connect_timeout.count() > 0)
+        e.conn->set_operation_timeout(cfg.connect_timeout);
+    auto r = co_await e.conn->simple_query("");
+    e.conn->set_operation_timeout(std::chrono::milliseconds{0});
+    if (!r || e.conn->broken()) {
+        log("test_on_acquire: connection (pid " + std::to_string(e.conn->backend_pid()) +
+            ") failed, replacing it: " + (r ? std::string("broken") : r.error().message()));
+        co_return false;
+    }
+    e.checked = clock::now();
+    // The binding is in place now (the reset, if any, is done).
+    e.left = leftover{e.conn->transaction(), b.transaction_local, !binding_steps(b, cfg).empty()};
+    co_return true;
+}
+
+std::string pg_pool::timeout_message(std::string_view what, std::size_t in_use,
+                                     std::size_t connecting, std::size_t max_size) const {
+    std::string why = "timed out after " + std::to_string(config_.acquire_timeout.count()) +
+                      " ms waiting for" + std::string(what) + " from pool " + name_;
+    if (max_size == 0)
+        return why;
+    why += " (max_size " + std::to_string(max_size);
+    if (in_use >= max_size)
+        why += ", all in use)";
+    else
+        why += ", " + std::to_string(in_use) + " in use, " + std::to_string(connecting) +
+               " connecting)";
+    return why;
 }
 
 std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executor& ex,
@@ -509,6 +561,7 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
 
 void pg_pool::shelve(entry_ptr e) {
     std::vector<waiter_ptr> wake_list;
+    waiter_ptr handed; // the common case under load, without a vector (no allocation)
     entry_ptr drop;
     {
         std::lock_guard lock(mutex_);
@@ -529,11 +582,13 @@ void pg_pool::shelve(entry_ptr e) {
             w->got = pool_waiter::outcome::entry;
             w->entry = std::move(e);
             ++in_use_;
-            wake_list.push_back(std::move(w));
+            handed = std::move(w);
         } else {
             idle_.push_back(std::move(e));
         }
     }
+    if (handed)
+        detail::wake(handed);
     for (auto& x : wake_list)
         detail::wake(x);
     if (drop)

@@ -895,6 +895,44 @@ TEST_CASE("pool: smart reset keeps prepared statements, and SQL-level PREPARE ma
     }
 }
 
+TEST_CASE("pool: acquire_into hands over the connection, or the error, through its arguments") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.acquire_timeout = 300ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "intodb");
+            const binding b{"tenant_into"};
+            std::optional<pooled_connection> out;
+            client::error failure;
+            co_await pool->acquire_into(b, out, failure);
+            REQUIRE(out.has_value());
+            CHECK_FALSE(failure.code);
+            CHECK(b.preambles != nullptr); // the caller's binding keeps the preamble cache
+            CHECK(co_await scalar(**out, "SELECT current_setting('app.current_tenant_id')") ==
+                  "tenant_into");
+
+            // The only connection is out: the next one waits, then times out.
+            std::optional<pooled_connection> second;
+            co_await pool->acquire_into(b, second, failure);
+            CHECK_FALSE(second.has_value());
+            CHECK(failure.code == make_error_code(pool_errc::acquire_timeout));
+            CHECK(failure.sqlstate() == "53300");
+            CHECK(failure.message().find("waiting for a connection from pool intodb "
+                                         "(max_size 1, all in use)") != std::string::npos);
+
+            // Given back, it is handed to a waiter.
+            out.reset();
+            failure = {};
+            co_await pool->acquire_into(b, second, failure);
+            CHECK(second.has_value());
+            CHECK_FALSE(failure.code);
+            co_await pool->close(1s);
+        });
+    }
+}
+
 TEST_CASE("pool: close wakes waiters and refuses new borrowers") {
     run_async([&]() -> asio::awaitable<void> {
         const auto& server = env().pg18;

@@ -187,9 +187,18 @@ public:
     // Valid only between operations (nothing of an operation is left unread). The
     // caller owns message framing; the connection keeps its socket, TLS and state.
 
+    /// What one raw_read_some() got: `bytes` read, or the `error` that ended it.
+    /// Small on purpose (not a result<>, which carries a server error): a coroutine's
+    /// frame holds it, and Asio recycles only frames under 1 KiB; a bigger one is a
+    /// malloc on every read.
+    struct raw_read_result {
+        std::size_t bytes = 0;
+        boost::system::error_code error;
+    };
     /// Reads bytes from the server into `out`: first whatever the connection had
-    /// already buffered, then from the socket. An error marks the connection broken.
-    [[nodiscard]] boost::asio::awaitable<result<std::size_t>> raw_read_some(std::span<char> out);
+    /// already buffered, then from the socket. An error marks the connection broken,
+    /// except a cancelled read of a plain socket (nothing was lost).
+    [[nodiscard]] boost::asio::awaitable<raw_read_result> raw_read_some(std::span<char> out);
     /// Writes all of `bytes` to the server. An error marks the connection broken.
     [[nodiscard]] boost::asio::awaitable<result<void>> raw_write(std::string_view bytes);
     /// Writes what the socket takes at once, without waiting: the bytes written (0 over

@@ -99,6 +99,14 @@ public:
     [[nodiscard]] boost::asio::awaitable<client::result<pooled_connection>>
     acquire(const binding& b = {});
 
+    /// acquire() for a caller that links a connection per transaction (a proxy
+    /// session): the connection goes to `out`, or the error to `failure`. Its coroutine
+    /// frame is small enough for Asio's per-thread cache, where acquire()'s, holding a
+    /// result<>, is a malloc and a free on every wait. `b`, `out` and `failure` must
+    /// stay valid until it completes.
+    [[nodiscard]] boost::asio::awaitable<void>
+    acquire_into(const binding& b, std::optional<pooled_connection>& out, client::error& failure);
+
     /// acquire() without waiting: an idle connection with `b` queued as it would be, or
     /// nothing when acquire() would have to connect, wait, or test the connection first
     /// (or others are already waiting: they go first). For a caller on a hot path that
@@ -157,6 +165,19 @@ private:
     [[nodiscard]] boost::asio::awaitable<client::result<void>> refresh(detail::pool_entry& e);
     boost::asio::awaitable<void> maintain();
     void destroy(entry_ptr e) noexcept;
+    /// open_connection() for acquire_into(): null and `failure` set when it failed.
+    [[nodiscard]] boost::asio::awaitable<entry_ptr> connect_into(boost::asio::any_io_executor ex,
+                                                                 client::error& failure);
+    /// `out` = make_pool_error(...), outside a coroutine frame.
+    void fail(client::error& out, pool_errc code, std::string_view sqlstate,
+              std::string message) const;
+    /// test_on_acquire: pings `e` (running its preamble); false when it failed (logged).
+    [[nodiscard]] boost::asio::awaitable<bool> test_borrow(detail::pool_entry& e, const binding& b);
+    /// "timed out after N ms waiting for<what> from pool P", with the pool's counts when
+    /// `max_size` is given.
+    [[nodiscard]] std::string timeout_message(std::string_view what, std::size_t in_use = 0,
+                                              std::size_t connecting = 0,
+                                              std::size_t max_size = 0) const;
     void log(std::string_view message) const noexcept;
     [[nodiscard]] client::error make_pool_error(pool_errc code, std::string_view sqlstate,
                                                 std::string message) const;
