@@ -6,6 +6,9 @@
 #include <qail/proxy/session_sql.hpp>
 
 #include <array>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cstddef>
 #include <optional>
 
@@ -409,14 +412,36 @@ setting_change parse_reset(const tokens& t) {
 
 } // namespace
 
-bool may_change_settings(std::string_view sql) noexcept {
-    // On every Query and Parse, so branch-light: `c | 0x20` folds exactly 'S', 'E', 'T'
-    // onto 's', 'e', 't' and maps no other byte there.
+bool may_change_settings_bytewise(std::string_view sql) noexcept {
+    // `c | 0x20` folds exactly 'S', 'E', 'T' onto 's', 'e', 't' and maps no other byte
+    // there.
     const char* p = sql.data();
     for (std::size_t i = 0; i + 3 <= sql.size(); ++i)
         if ((p[i + 1] | 0x20) == 'e' && (p[i] | 0x20) == 's' && (p[i + 2] | 0x20) == 't')
             return true;
     return false;
+}
+
+bool may_change_settings(std::string_view sql) noexcept {
+#if defined(__SSE2__)
+    // On every Query and Parse: "set" at any of 16 positions at once (three loads, one
+    // byte apart), the rest byte by byte.
+    const char* p = sql.data();
+    const __m128i fold = _mm_set1_epi8(0x20);
+    const auto at = [&](std::size_t i, char c) {
+        const __m128i v =
+            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), fold);
+        return _mm_cmpeq_epi8(v, _mm_set1_epi8(c));
+    };
+    std::size_t i = 0;
+    for (; i + 18 <= sql.size(); i += 16)
+        if (_mm_movemask_epi8(
+                _mm_and_si128(_mm_and_si128(at(i, 's'), at(i + 1, 'e')), at(i + 2, 't'))) != 0)
+            return true;
+    return may_change_settings_bytewise(sql.substr(i));
+#else
+    return may_change_settings_bytewise(sql);
+#endif
 }
 
 std::vector<setting_change> setting_changes(std::string_view sql) {

@@ -5,6 +5,7 @@
 
 #include <qail/client/sql_text.hpp>
 
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,39 @@ TEST_CASE("sql text: bytes that fold onto the letters only by bit 5 do not count
     // A multibyte letter before or after is not an ASCII word character: it counts
     // (conservative, and no SQL keyword is glued to one).
     CHECK(touches_prepared_statements("\xc3\xa9prepare"));
+}
+
+TEST_CASE("sql text: the vectorised scan answers as the byte-wise one, at every offset") {
+    // Words placed at every offset around the 16-byte blocks, with word and non-word
+    // neighbours, and bytes that fold onto the letters only by bit 5.
+    for (std::size_t at = 0; at < 40; ++at) {
+        for (const std::string_view word : {"prepare", "PrEpArE", "deallocate", "prepared",
+                                            "xprepare", "p\x10repare", "d", "DEALLOCATE_"}) {
+            for (const char before : {' ', 'x', '_', '\xc3'}) {
+                std::string sql(at, '.');
+                if (at > 0)
+                    sql[at - 1] = before;
+                sql.append(word);
+                for (const std::string_view tail : {"", " ", "1", "...................."}) {
+                    const std::string t = sql + std::string(tail);
+                    INFO(t);
+                    CHECK(touches_prepared_statements(t) ==
+                          touches_prepared_statements_bytewise(t));
+                }
+            }
+        }
+    }
+    std::mt19937 rng(20261201);
+    const std::string_view alphabet = "pPdDrReEaAlLcCoOtT _1.'$\x10\x50\x70";
+    for (int n = 0; n < 20000; ++n) {
+        std::string t(rng() % 70, ' ');
+        for (auto& c : t)
+            c = alphabet[rng() % alphabet.size()];
+        if (rng() % 4 == 0)
+            t.insert(rng() % (t.size() + 1), rng() % 2 == 0 ? "prepare" : "deallocate");
+        INFO(t);
+        REQUIRE(touches_prepared_statements(t) == touches_prepared_statements_bytewise(t));
+    }
 }
 
 } // namespace qail::client

@@ -3,10 +3,12 @@
 
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
 using qail::proxy::may_change_settings;
+using qail::proxy::may_change_settings_bytewise;
 using qail::proxy::setting_change;
 using qail::proxy::setting_changes;
 using kind = setting_change::kind;
@@ -152,6 +154,28 @@ TEST_CASE("session sql: the pre-check is exact about the word it looks for") {
     // Bytes that only look like the letters once bit 5 is set must not count.
     CHECK_FALSE(may_change_settings("\x13\x05\x14 SE\x14 s\x05t"));
     CHECK_FALSE(may_change_settings("S E T s.e.t"));
+}
+
+TEST_CASE("session sql: the vectorised pre-check answers as the byte-wise one, at every offset") {
+    for (std::size_t at = 0; at < 40; ++at) {
+        for (const std::string_view word : {"set", "SeT", "se", "s\x05t", "\x13" "ET", "sEt"}) {
+            for (const std::size_t tail : {0U, 1U, 2U, 3U, 17U}) {
+                const std::string t =
+                    std::string(at, '.') + std::string(word) + std::string(tail, 'x');
+                INFO(t);
+                CHECK(may_change_settings(t) == may_change_settings_bytewise(t));
+            }
+        }
+    }
+    std::mt19937 rng(20261201);
+    const std::string_view alphabet = "sSeEtT \x13\x05\x14\x53\x73.";
+    for (int n = 0; n < 20000; ++n) {
+        std::string t(rng() % 70, ' ');
+        for (auto& c : t)
+            c = alphabet[rng() % alphabet.size()];
+        INFO(t);
+        REQUIRE(may_change_settings(t) == may_change_settings_bytewise(t));
+    }
 }
 
 TEST_CASE("session sql: unterminated quotes and comments never read past the text") {

@@ -38,5 +38,8 @@ struct setting_change {
 /// A cheap pre-check for the hot path: false when `sql` certainly holds no SET or RESET
 /// statement (no "set" in it, in any case), so setting_changes() need not run.
 [[nodiscard]] bool may_change_settings(std::string_view sql) noexcept;
+/// may_change_settings() one byte at a time: the reference the vectorised one is tested
+/// against.
+[[nodiscard]] bool may_change_settings_bytewise(std::string_view sql) noexcept;
 
 } // namespace qail::proxy
