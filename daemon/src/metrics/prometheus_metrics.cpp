@@ -320,7 +320,30 @@ struct prometheus_metrics::impl {
         return *histograms[static_cast<std::size_t>(f)];
     }
 
+    // Every relayed transaction records three durations of its database: the last one
+    // looked up on this thread is remembered, which spares the shared lock and the map
+    // lookup. Keyed by this instance's serial number, not its address (a later
+    // instance may reuse it); series are never removed, so the pointer stays valid.
+    const std::uint64_t serial = next_serial.fetch_add(1) + 1;
+    static inline std::atomic<std::uint64_t> next_serial{0};
+    struct last_database {
+        std::uint64_t serial = 0;
+        std::string name;
+        database_series* series = nullptr;
+    };
+
     database_series& database(std::string_view name) {
+        thread_local last_database last;
+        if (last.serial == serial && last.name == name)
+            return *last.series;
+        database_series& found = lookup_database(name);
+        last.serial = serial;
+        last.name.assign(name);
+        last.series = &found;
+        return found;
+    }
+
+    database_series& lookup_database(std::string_view name) {
         return databases.get(name, [this](std::string_view value) {
             const prom::Labels labels{{"database", std::string(value)}};
             return database_series{

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -163,6 +164,26 @@ TEST_CASE("metrics: histograms have _bucket, _sum and _count") {
     CHECK(sample(text, R"(qail_proxy_pool_wait_seconds_count{database="appdb"})") == 2);
     CHECK(sample(text, R"(qail_proxy_pool_wait_seconds_bucket{database="appdb",le="60"})") == 1);
     CHECK(sample(text, R"(qail_proxy_pool_wait_seconds_bucket{database="appdb",le="+Inf"})") == 2);
+}
+
+TEST_CASE("metrics: durations land in their own database's series and their own sink") {
+    // A thread remembers the database it recorded last: alternating databases, and a new
+    // sink that may sit where a destroyed one was, must not record into the wrong series.
+    for (int round = 0; round < 3; ++round) {
+        auto m = std::make_unique<prometheus_metrics>("0.1.0", "epoll");
+        for (int i = 0; i < 5; ++i) {
+            m->query("appdb", 0.001);
+            m->query("otherdb", 0.001);
+            m->query("otherdb", 0.001);
+        }
+        m->transaction("appdb", 0.5);
+        const std::string text = m->render();
+        INFO(text);
+        CHECK(sample(text, R"(qail_proxy_query_duration_seconds_count{database="appdb"})") == 5);
+        CHECK(sample(text, R"(qail_proxy_query_duration_seconds_count{database="otherdb"})") == 10);
+        CHECK(sample(text, R"(qail_proxy_transaction_duration_seconds_count{database="appdb"})") ==
+              1);
+    }
 }
 
 TEST_CASE("metrics: errors_total groups by SQLSTATE class") {
