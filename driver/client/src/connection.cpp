@@ -314,7 +314,29 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     }
 
     // Reads the next whole message. Its views stay valid until the next call.
-    asio::awaitable<result<proto::frame>> read_frame() {
+    // The next message when a whole one is already buffered, decoded without a
+    // coroutine (most messages arrive several to a read); nullopt when the socket must
+    // be read first: then co_await read_message(). Each coroutine call is a frame that
+    // Asio does not recycle (a result<> makes it over 1 KiB), so
+    //     auto next = buffered_message();
+    //     if (!next)
+    //         next.emplace(co_await read_message());
+    // costs an allocation only per socket read, not per message.
+    std::optional<result<proto::backend_message>> buffered_message() {
+        const std::string_view unread{rx.data() + rx_begin, rx_end - rx_begin};
+        const auto f = proto::decode_frame(unread);
+        if (f.error) {
+            broken = true;
+            return result<proto::backend_message>(make_error(errc::protocol_violation));
+        }
+        if (!f.complete())
+            return std::nullopt;
+        rx_begin += f.size;
+        return decode_message(f.message);
+    }
+
+    // Reads from the socket until a whole message is buffered, then decodes it.
+    asio::awaitable<result<proto::backend_message>> read_message() {
         for (;;) {
             const std::string_view unread{rx.data() + rx_begin, rx_end - rx_begin};
             const auto f = proto::decode_frame(unread);
@@ -324,7 +346,7 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
             }
             if (f.complete()) {
                 rx_begin += f.size;
-                co_return f.message;
+                co_return decode_message(f.message);
             }
             // Compact, then grow to fit at least the rest of this message.
             if (rx_begin > 0) {
@@ -343,22 +365,18 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
         }
     }
 
-    // Reads and decodes the next backend message.
-    asio::awaitable<result<proto::backend_message>> read_message() {
-        auto f = co_await read_frame();
-        if (!f)
-            co_return f.error();
+    result<proto::backend_message> decode_message(const proto::frame& f) {
         proto::backend_message m;
-        if (proto::decode_backend_body(*f, m)) {
+        if (proto::decode_backend_body(f, m)) {
             broken = true;
-            co_return make_error(errc::protocol_violation);
+            return make_error(errc::protocol_violation);
         }
         // After FATAL or PANIC the server closes the session.
         if (const auto* e = std::get_if<proto::error_response>(&m))
             if (e->fields.severity_nonlocalized == "FATAL" ||
                 e->fields.severity_nonlocalized == "PANIC")
                 broken = true;
-        co_return m;
+        return m;
     }
 
     // Handles messages that may arrive at any time. Returns true if consumed.
@@ -472,7 +490,10 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     asio::awaitable<std::optional<error>> finish_preamble(std::size_t ready_expected) {
         std::optional<error> failure;
         while (ready_expected > 0) {
-            auto m = co_await read_message();
+            auto next = buffered_message();
+            if (!next)
+                next.emplace(co_await read_message());
+            auto& m = *next;
             if (!m)
                 co_return failure ? *failure : m.error();
             if (handle_async(*m))
@@ -641,7 +662,10 @@ asio::awaitable<std::optional<error>> connection::impl::establish(const host_spe
     for (;;) {
         if (auto e = co_await flush())
             co_return e;
-        auto m = co_await read_message();
+        auto next = buffered_message();
+        if (!next)
+            next.emplace(co_await read_message());
+        auto& m = *next;
         if (!m)
             co_return m.error();
         const auto st = hand.on_message(*m, tx);
@@ -743,7 +767,10 @@ asio::awaitable<result<std::vector<result_set>>> connection::simple_query(std::s
     std::optional<error> failure;
     std::size_t syncs_to_skip = closes > 0 ? 1 : 0;
     for (;;) {
-        auto m = co_await s.read_message();
+        auto next = s.buffered_message();
+        if (!next)
+            next.emplace(co_await s.read_message());
+        auto& m = *next;
         if (!m) {
             s.disarm();
             co_return failure ? *failure : m.error(); // a FATAL error explains the EOF
@@ -853,7 +880,10 @@ asio::awaitable<result<result_set>> connection::impl::run_extended(std::string_v
     std::optional<pg_error> failure;
     bool parsed = false;
     for (;;) {
-        auto m = co_await read_message();
+        auto next = buffered_message();
+        if (!next)
+            next.emplace(co_await read_message());
+        auto& m = *next;
         if (!m)
             co_return m.error();
         if (handle_async(*m))
@@ -977,7 +1007,10 @@ connection::pipeline(std::span<const pipeline_command> commands, pipeline_mode m
     result_set current;
     bool failed_in_sync = false; // the rest until the next Sync is skipped by the server
     while (ready_seen < expected_ready) {
-        auto m = co_await s.read_message();
+        auto next = s.buffered_message();
+        if (!next)
+            next.emplace(co_await s.read_message());
+        auto& m = *next;
         if (!m) {
             s.disarm();
             co_return m.error();
@@ -1042,7 +1075,10 @@ connection::impl::finish_copy_in(std::optional<error> failure) {
     std::uint64_t rows = 0;
     std::optional<error> server_failure;
     for (;;) {
-        auto m = co_await read_message();
+        auto next = buffered_message();
+        if (!next)
+            next.emplace(co_await read_message());
+        auto& m = *next;
         if (!m)
             co_return m.error();
         if (handle_async(*m))
@@ -1089,7 +1125,10 @@ connection::copy_in(std::string_view copy_sql,
     }
     // Wait for CopyInResponse (or an error ending the statement).
     for (;;) {
-        auto m = co_await s.read_message();
+        auto next = s.buffered_message();
+        if (!next)
+            next.emplace(co_await s.read_message());
+        auto& m = *next;
         if (!m) {
             s.disarm();
             co_return m.error();
@@ -1197,7 +1236,10 @@ connection::copy_out(std::string_view copy_sql, const std::function<void(std::st
     std::uint64_t rows = 0;
     std::optional<error> failure;
     for (;;) {
-        auto m = co_await s.read_message();
+        auto next = s.buffered_message();
+        if (!next)
+            next.emplace(co_await s.read_message());
+        auto& m = *next;
         if (!m) {
             s.disarm();
             co_return m.error();

@@ -243,7 +243,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
             case pool_waiter::outcome::pending:
                 record_wait(false);
                 fail(failure, pool_errc::acquire_timeout, "53300",
-                     timeout_message(" a connection", in_use, connecting, max_size));
+                     timeout_message("a connection", in_use, connecting, max_size));
                 co_return;
             case pool_waiter::outcome::closed:
                 fail(failure, pool_errc::pool_closed, "57P01",
@@ -274,7 +274,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 if (clock::now() >= deadline) {
                     record_wait(false);
                     fail(failure, pool_errc::acquire_timeout, "53300",
-                         timeout_message(" a healthy connection"));
+                         timeout_message("a healthy connection"));
                     co_return;
                 }
                 continue;
@@ -324,7 +324,7 @@ asio::awaitable<bool> pg_pool::test_borrow(pool_entry& e, const binding& b) {
 std::string pg_pool::timeout_message(std::string_view what, std::size_t in_use,
                                      std::size_t connecting, std::size_t max_size) const {
     std::string why = "timed out after " + std::to_string(config_.acquire_timeout.count()) +
-                      " ms waiting for" + std::string(what) + " from pool " + name_;
+                      " ms waiting for " + std::string(what) + " from pool " + name_;
     if (max_size == 0)
         return why;
     why += " (max_size " + std::to_string(max_size);

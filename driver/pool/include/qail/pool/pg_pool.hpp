@@ -173,7 +173,7 @@ private:
               std::string message) const;
     /// test_on_acquire: pings `e` (running its preamble); false when it failed (logged).
     [[nodiscard]] boost::asio::awaitable<bool> test_borrow(detail::pool_entry& e, const binding& b);
-    /// "timed out after N ms waiting for<what> from pool P", with the pool's counts when
+    /// "timed out after N ms waiting for <what> from pool P", with the pool's counts when
     /// `max_size` is given.
     [[nodiscard]] std::string timeout_message(std::string_view what, std::size_t in_use = 0,
                                               std::size_t connecting = 0,
