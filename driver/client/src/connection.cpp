@@ -313,10 +313,10 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
         co_return std::nullopt;
     }
 
-    // Reads the next whole message. Its views stay valid until the next call.
     // The next message when a whole one is already buffered, decoded without a
     // coroutine (most messages arrive several to a read); nullopt when the socket must
-    // be read first: then co_await read_message(). Each coroutine call is a frame that
+    // be read first: then co_await read_message(). A message's views into the buffer
+    // stay valid until the next read_message(). Each coroutine call is a frame that
     // Asio does not recycle (a result<> makes it over 1 KiB), so
     //     auto next = buffered_message();
     //     if (!next)
