@@ -1,5 +1,7 @@
 // The client connection: transport (TCP, Unix, TLS), the startup exchange driven
 // by startup_handshake, and the query, pipeline, COPY and cancel protocols.
+#include "detail/transport.hpp"
+
 #include <qail/client/connection.hpp>
 #include <qail/client/send_now.hpp>
 #include <qail/client/sql_text.hpp>
@@ -36,9 +38,8 @@ using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol::socket;
 using tls_stream = asio::ssl::stream<tcp::socket>;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-// For the operations on every relayed message: a co_await of a deferred operation
-// allocates no coroutine frame, where use_awaitable allocates one per operation.
-constexpr auto deferred_tuple = asio::as_tuple(asio::deferred);
+using detail::deferred_tuple;
+using detail::transport;
 
 namespace detail {
 const char copy_abort_marker[1] = {'\0'};
@@ -65,110 +66,6 @@ error make_error(boost::system::error_code ec) {
 error server_error(pg_error e) {
     return error{make_error_code(errc::server_error), std::move(e)};
 }
-
-// One socket of any kind the driver speaks over.
-class transport {
-public:
-    using variant = std::variant<std::monostate, tcp::socket, unix_socket, tls_stream>;
-
-    transport() = default;
-    explicit transport(variant v) : s_(std::move(v)) {}
-
-    // Initiating functions rather than coroutines: a co_await of them allocates no frame
-    // beyond the one of use_awaitable itself (they are on every relayed message).
-    template <typename Token>
-    auto async_read_some(asio::mutable_buffer b, Token&& token) {
-        return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, asio::mutable_buffer buf) {
-                if (auto* t = std::get_if<tcp::socket>(&s_))
-                    t->async_read_some(buf, std::move(handler));
-                else if (auto* u = std::get_if<unix_socket>(&s_))
-                    u->async_read_some(buf, std::move(handler));
-                else if (auto* l = std::get_if<tls_stream>(&s_))
-                    l->async_read_some(buf, std::move(handler));
-                else
-                    not_connected(std::move(handler));
-            },
-            token, b);
-    }
-
-    template <typename Token>
-    auto async_write(asio::const_buffer b, Token&& token) {
-        return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, asio::const_buffer buf) {
-                if (auto* t = std::get_if<tcp::socket>(&s_))
-                    asio::async_write(*t, buf, std::move(handler));
-                else if (auto* u = std::get_if<unix_socket>(&s_))
-                    asio::async_write(*u, buf, std::move(handler));
-                else if (auto* l = std::get_if<tls_stream>(&s_))
-                    asio::async_write(*l, buf, std::move(handler));
-                else
-                    not_connected(std::move(handler));
-            },
-            token, b);
-    }
-
-    auto read_some(asio::mutable_buffer b) { return async_read_some(b, deferred_tuple); }
-
-    /// One non-blocking send on a plain socket: the bytes it took (0 over TLS or when
-    /// the socket buffer is full).
-    [[nodiscard]] std::size_t write_now(asio::const_buffer b, boost::system::error_code& ec) {
-        if (auto* t = std::get_if<tcp::socket>(&s_))
-            return send_now(*t, b, ec);
-        if (auto* u = std::get_if<unix_socket>(&s_))
-            return send_now(*u, b, ec);
-        return 0;
-    }
-
-    asio::awaitable<boost::system::error_code> write(asio::const_buffer b) {
-        auto [ec, n] = co_await async_write(b, deferred_tuple);
-        (void)n;
-        co_return ec;
-    }
-
-    void close() noexcept {
-        boost::system::error_code ignored;
-        std::visit(
-            [&](auto& s) {
-                using T = std::decay_t<decltype(s)>;
-                if constexpr (std::is_same_v<T, tls_stream>)
-                    s.lowest_layer().close(ignored);
-                else if constexpr (!std::is_same_v<T, std::monostate>)
-                    s.close(ignored);
-            },
-            s_);
-    }
-
-    /// The socket's descriptor, -1 when not connected.
-    [[nodiscard]] int native_fd() noexcept {
-        return std::visit(
-            [](auto& s) -> int {
-                using T = std::decay_t<decltype(s)>;
-                if constexpr (std::is_same_v<T, tls_stream>)
-                    return s.lowest_layer().is_open() ? s.lowest_layer().native_handle() : -1;
-                else if constexpr (std::is_same_v<T, std::monostate>)
-                    return -1;
-                else
-                    return s.is_open() ? s.native_handle() : -1;
-            },
-            s_);
-    }
-
-    [[nodiscard]] tls_stream* tls() noexcept { return std::get_if<tls_stream>(&s_); }
-    [[nodiscard]] tcp::socket* tcp_socket() noexcept { return std::get_if<tcp::socket>(&s_); }
-    variant& raw() noexcept { return s_; }
-
-private:
-    template <typename Handler>
-    static void not_connected(Handler handler) {
-        const auto ex = asio::get_associated_executor(handler);
-        asio::post(ex, [h = std::move(handler)]() mutable {
-            std::move(h)(asio::error::make_error_code(asio::error::not_connected), std::size_t{0});
-        });
-    }
-
-    variant s_;
-};
 
 // The endpoint a connection reached, kept for CancelRequest.
 struct peer_address {
