@@ -6,11 +6,12 @@
 #include <qail/proxy/session_sql.hpp>
 
 #include <array>
+#include <cstddef>
+#include <optional>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#include <cstddef>
-#include <optional>
 
 namespace qail::proxy {
 namespace {

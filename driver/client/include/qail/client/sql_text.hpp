@@ -28,6 +28,12 @@ namespace detail {
     return (i == 0 || !ascii_word_char(sql[i - 1])) &&
            (i + word.size() == sql.size() || !ascii_word_char(sql[i + word.size()]));
 }
+
+// Whether the word PREPARE or DEALLOCATE starts at `i` (see word_at).
+[[nodiscard]] constexpr bool statement_word_at(std::string_view sql, std::size_t i) noexcept {
+    const char c = static_cast<char>(sql[i] | 0x20);
+    return (c == 'p' && word_at(sql, i, "prepare")) || (c == 'd' && word_at(sql, i, "deallocate"));
+}
 } // namespace detail
 
 /// Whether `sql` may create or drop prepared statements by name: it contains the word
@@ -41,12 +47,9 @@ namespace detail {
 /// statement it forwards).
 [[nodiscard]] constexpr bool touches_prepared_statements_bytewise(std::string_view sql) noexcept {
     // One pass for both words: most bytes are neither 'p' nor 'd' in any case.
-    for (std::size_t i = 0; i < sql.size(); ++i) {
-        const char c = static_cast<char>(sql[i] | 0x20);
-        if ((c == 'p' && detail::word_at(sql, i, "prepare")) ||
-            (c == 'd' && detail::word_at(sql, i, "deallocate")))
+    for (std::size_t i = 0; i < sql.size(); ++i)
+        if (detail::statement_word_at(sql, i))
             return true;
-    }
     return false;
 }
 
@@ -67,19 +70,13 @@ namespace detail {
         while (m != 0) {
             const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(m));
             m &= m - 1;
-            const char c = static_cast<char>(p[at] | 0x20);
-            if (detail::word_at(sql, at,
-                                c == 'p' ? std::string_view("prepare")
-                                         : std::string_view("deallocate")))
+            if (detail::statement_word_at(sql, at))
                 return true;
         }
     }
-    for (; i < sql.size(); ++i) {
-        const char c = static_cast<char>(p[i] | 0x20);
-        if ((c == 'p' && detail::word_at(sql, i, "prepare")) ||
-            (c == 'd' && detail::word_at(sql, i, "deallocate")))
+    for (; i < sql.size(); ++i)
+        if (detail::statement_word_at(sql, i))
             return true;
-    }
     return false;
 #else
     return touches_prepared_statements_bytewise(sql);
