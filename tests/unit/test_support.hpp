@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <ostream> // doctest forward-declares ostream; printers below need the real one
+#include <random>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace doctest {
@@ -16,3 +18,14 @@ struct StringMaker<std::error_code> {
     }
 };
 } // namespace doctest
+
+namespace qail::test {
+/// Up to `max_size` bytes drawn from `alphabet`: inputs for checking a fast scan
+/// against its reference.
+inline std::string random_text(std::mt19937& rng, std::string_view alphabet, std::size_t max_size) {
+    std::string t(rng() % (max_size + 1), ' ');
+    for (auto& c : t)
+        c = alphabet[rng() % alphabet.size()];
+    return t;
+}
+} // namespace qail::test

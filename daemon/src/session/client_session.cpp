@@ -47,6 +47,19 @@ constexpr std::size_t first_chunk = 8 * 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::size_t whole_limit = 64 * 1024;
 
+// A message of `needed` bytes starts at `begin` of `buf` (read up to `end`) and is not
+// all there: moves the unread bytes to the front when the message would not fit behind
+// them, and grows `buf` when it cannot hold the message at all.
+void make_room(std::string& buf, std::size_t& begin, std::size_t& end, std::size_t needed) {
+    if (begin + needed <= buf.size())
+        return;
+    std::memmove(buf.data(), buf.data() + begin, end - begin);
+    end -= begin;
+    begin = 0;
+    if (needed > buf.size())
+        buf.resize(needed);
+}
+
 // Startup parameters that are not run-time settings to re-apply on every backend.
 bool is_connection_parameter(std::string_view name) {
     return name == "user" || name == "database" || name == "replication" || name == "options" ||
@@ -844,14 +857,7 @@ asio::awaitable<void> session::client_loop() {
                 break;
             }
             if (step.what == scan_step::kind::need_more) {
-                const std::size_t needed = unread.size() + step.size;
-                if (rx_begin_ + needed > rx_.size()) {
-                    std::memmove(rx_.data(), rx_.data() + rx_begin_, unread.size());
-                    rx_end_ = unread.size();
-                    rx_begin_ = 0;
-                    if (needed > rx_.size())
-                        rx_.resize(needed);
-                }
+                make_room(rx_, rx_begin_, rx_end_, unread.size() + step.size);
                 break;
             }
             const std::string_view bytes = unread.substr(0, step.size);
@@ -1050,14 +1056,7 @@ asio::awaitable<void> session::server_pump() {
                     co_return;
                 }
                 if (step.what == scan_step::kind::need_more) {
-                    const std::size_t needed = unread.size() + step.size;
-                    if (begin + needed > buf.size()) {
-                        std::memmove(buf.data(), buf.data() + begin, unread.size());
-                        end = unread.size();
-                        begin = 0;
-                        if (needed > buf.size())
-                            buf.resize(needed);
-                    }
+                    make_room(buf, begin, end, unread.size() + step.size);
                     break;
                 }
                 const std::string_view bytes = unread.substr(0, step.size);

@@ -72,9 +72,7 @@ TEST_CASE("sql text: the vectorised scan answers as the byte-wise one, at every 
     std::mt19937 rng(20261201);
     const std::string_view alphabet = "pPdDrReEaAlLcCoOtT _1.'$\x10\x50\x70";
     for (int n = 0; n < 20000; ++n) {
-        std::string t(rng() % 70, ' ');
-        for (auto& c : t)
-            c = alphabet[rng() % alphabet.size()];
+        std::string t = test::random_text(rng, alphabet, 69);
         if (rng() % 4 == 0)
             t.insert(rng() % (t.size() + 1), rng() % 2 == 0 ? "prepare" : "deallocate");
         INFO(t);

@@ -1,7 +1,7 @@
 // SET / RESET recognition for carrying a client's settings across server connections.
-#include <qail/proxy/session_sql.hpp>
+#include "test_support.hpp"
 
-#include <doctest/doctest.h>
+#include <qail/proxy/session_sql.hpp>
 
 #include <random>
 #include <string>
@@ -158,7 +158,10 @@ TEST_CASE("session sql: the pre-check is exact about the word it looks for") {
 
 TEST_CASE("session sql: the vectorised pre-check answers as the byte-wise one, at every offset") {
     for (std::size_t at = 0; at < 40; ++at) {
-        for (const std::string_view word : {"set", "SeT", "se", "s\x05t", "\x13" "ET", "sEt"}) {
+        for (const std::string_view word : {"set", "SeT", "se", "s\x05t",
+                                            "\x13"
+                                            "ET",
+                                            "sEt"}) {
             for (const std::size_t tail : {0U, 1U, 2U, 3U, 17U}) {
                 const std::string t =
                     std::string(at, '.') + std::string(word) + std::string(tail, 'x');
@@ -170,9 +173,7 @@ TEST_CASE("session sql: the vectorised pre-check answers as the byte-wise one, a
     std::mt19937 rng(20261201);
     const std::string_view alphabet = "sSeEtT \x13\x05\x14\x53\x73.";
     for (int n = 0; n < 20000; ++n) {
-        std::string t(rng() % 70, ' ');
-        for (auto& c : t)
-            c = alphabet[rng() % alphabet.size()];
+        const std::string t = qail::test::random_text(rng, alphabet, 69);
         INFO(t);
         REQUIRE(may_change_settings(t) == may_change_settings_bytewise(t));
     }
