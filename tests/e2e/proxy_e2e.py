@@ -377,6 +377,69 @@ def set_and_reset_follow_the_client():
 
 
 @test
+def savepoints_scope_the_settings_carried():
+    # ROLLBACK TO SAVEPOINT undoes only the SETs made since the savepoint; RELEASE keeps
+    # them. pool_size 1 and bob in between: alice's next transaction runs on a connection
+    # reset since, with what the proxy carried for her.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        with p.connect("alice") as a, p.connect("bob") as b:
+            default_wm = b.execute("SHOW work_mem").fetchone()[0]
+
+            def carried():
+                assert b.execute("SHOW work_mem").fetchone()[0] == default_wm
+                return a.execute("SHOW work_mem").fetchone()[0]
+
+            # A savepoint set before the client's first SET of the session.
+            a.execute("BEGIN")
+            a.execute("SAVEPOINT early")
+            a.execute("SET work_mem = '25MB'")
+            a.execute("ROLLBACK TO SAVEPOINT early")
+            a.execute("COMMIT")
+            assert carried() == default_wm
+            # Simple protocol, one statement per Query.
+            a.execute("BEGIN")
+            a.execute("SET work_mem = '21MB'")
+            a.execute("SAVEPOINT s1")
+            a.execute("SET work_mem = '23MB'")
+            a.execute("ROLLBACK TO s1")
+            a.execute("COMMIT")
+            assert carried() == "21MB"
+            # RELEASE keeps; nested savepoints; all in one Query.
+            a.execute("BEGIN; SAVEPOINT a; SET work_mem = '27MB'; RELEASE SAVEPOINT a; COMMIT")
+            assert carried() == "27MB"
+            a.execute("BEGIN; SAVEPOINT a; SET work_mem = '29MB'; SAVEPOINT b; "
+                      "SET work_mem = '31MB'; ROLLBACK TO a; SET work_mem = '33MB'; "
+                      "ROLLBACK TO a; COMMIT")
+            assert carried() == "27MB"
+            # An error after the savepoint, recovered from by rolling back to it.
+            a.execute("BEGIN")
+            a.execute("SET work_mem = '39MB'")
+            a.execute("SAVEPOINT s")
+            expect_error(lambda: a.execute("SELECT 1/0"), "22012")
+            a.execute("ROLLBACK TO SAVEPOINT s")
+            a.execute("COMMIT")
+            assert carried() == "39MB"
+            # Extended protocol (unnamed statements), and psycopg's own nested transaction
+            # blocks: SAVEPOINT _pg3_1 ... ROLLBACK TO SAVEPOINT _pg3_1; RELEASE ...
+            with a.transaction():
+                a.execute("SET work_mem = '35MB'", [])
+                with a.transaction():
+                    a.execute("SET work_mem = '37MB'", [])
+                    raise psycopg.Rollback()
+            assert carried() == "35MB"
+            with a.transaction():
+                with a.transaction():
+                    a.execute("SET work_mem = '41MB'")
+                a.execute("SAVEPOINT \"Mixed\"")
+                a.execute("SET work_mem = '43MB'")
+                a.execute("ROLLBACK TO \"Mixed\"")
+            assert carried() == "41MB"
+            # A whole rollback still drops everything.
+            a.execute("BEGIN; SET work_mem = '45MB'; SAVEPOINT z; ROLLBACK")
+            assert carried() == "41MB"
+
+
+@test
 def startup_parameters_follow_the_client():
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
         with p.connect("alice", application_name="e2e-app", options="-c search_path=pg_catalog,public") as a, \

@@ -188,8 +188,12 @@ private:
     // from its startup packet, then SET/RESET it ran and the server confirmed.
     std::map<std::string, std::string, std::less<>> params_;
     std::map<std::string, std::string, std::less<>> startup_params_; // RESET's target
-    std::vector<setting_change> txn_changes_;     // confirmed, in a transaction not yet ended
-    bool error_since_ready_ = false;              // an ErrorResponse since the last ReadyForQuery
+    std::vector<setting_change> txn_changes_; // confirmed, in a transaction not yet ended
+    // The transaction's savepoints since savepoints_matter_, each with the size
+    // txn_changes_ had when it was set: ROLLBACK TO drops what came after.
+    std::vector<std::pair<std::string, std::size_t>> savepoints_;
+    bool savepoints_matter_ = false; // set at the client's first SET/RESET: scan for them
+    bool error_since_ready_ = false; // an ErrorResponse since the last ReadyForQuery
     std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
     std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
     std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
@@ -278,6 +282,8 @@ private:
     bool on_server_message(char type, std::string_view bytes);
     void on_ready(char status);
     void commit_changes();
+    void rollback_changes(const setting_change* to);
+    void release_savepoint(const std::string& name);
     void note_portal(std::string_view portal, std::vector<setting_change> changes);
 
     // Client output.
@@ -894,9 +900,11 @@ asio::awaitable<void> session::client_loop() {
                 incoming_changes_.clear();
                 if (client::touches_prepared_statements(body))
                     statements_touched_ = true;
-                if (mode != pool_mode::session && may_change_settings(body)) {
-                    settings_touched_ = true;
-                    incoming_changes_ = setting_changes(body);
+                const bool sets = mode != pool_mode::session && may_change_settings(body);
+                if (sets)
+                    settings_touched_ = savepoints_matter_ = true;
+                if (sets || (savepoints_matter_ && may_touch_savepoints(body))) {
+                    incoming_changes_ = setting_changes(body, true);
                     for (const auto& c : incoming_changes_)
                         if (c.what == setting_change::kind::untracked) {
                             refusal_code = "0A000";
@@ -1432,10 +1440,44 @@ void session::commit_changes() {
         }
         case setting_change::kind::none:
         case setting_change::kind::untracked:
+        case setting_change::kind::savepoint: // never recorded as changes
+        case setting_change::kind::release:
+        case setting_change::kind::rollback_to:
+        case setting_change::kind::rollback:
             break;
         }
     }
     txn_changes_.clear();
+    savepoints_.clear();
+}
+
+// ROLLBACK (`to` null, or of kind rollback) drops the transaction's changes; ROLLBACK TO
+// a savepoint those made since it. A savepoint not on record was set before the client's
+// first SET/RESET of the transaction was seen (before savepoints_matter_): all of them
+// came after it.
+void session::rollback_changes(const setting_change* to) {
+    if (to && to->what == setting_change::kind::rollback_to) {
+        for (auto it = savepoints_.rbegin(); it != savepoints_.rend(); ++it) {
+            if (it->first == to->name) {
+                txn_changes_.resize(it->second);
+                savepoints_.erase(it.base(), savepoints_.end()); // it itself stays
+                return;
+            }
+        }
+    }
+    txn_changes_.clear();
+    savepoints_.clear();
+}
+
+// RELEASE: the savepoint and those set after it end; their changes stay.
+void session::release_savepoint(const std::string& name) {
+    for (auto it = savepoints_.rbegin(); it != savepoints_.rend(); ++it) {
+        if (it->first == name) {
+            savepoints_.erase(std::prev(it.base()), savepoints_.end());
+            return;
+        }
+    }
+    savepoints_.clear();
 }
 
 // At every ReadyForQuery: at the end of a transaction (status I), changes still pending
@@ -1447,6 +1489,7 @@ void session::on_ready(char status) {
             txn_changes_.clear();
         else if (!txn_changes_.empty())
             commit_changes();
+        savepoints_.clear();
         portal_changes_.clear();
     }
     error_since_ready_ = false;
@@ -1466,23 +1509,33 @@ bool session::on_server_message(char type, std::string_view bytes) {
             statements_.clear();
             statements_touched_ = true; // the pool's kept reset statements went too
         }
-        // Settings: each SET/RESET tag confirms the next change of its Query or portal;
-        // COMMIT makes the transaction's changes the client's, ROLLBACK drops them (also
-        // ROLLBACK TO SAVEPOINT, which has the same tag: a documented limit).
+        // Settings: each SET/RESET tag confirms the next change of its Query or portal
+        // (and SAVEPOINT, RELEASE and ROLLBACK the next of theirs); COMMIT makes the
+        // transaction's changes the client's, ROLLBACK drops them, ROLLBACK TO those
+        // since its savepoint.
+        const auto confirmed = [&]() -> const setting_change* {
+            if (expects_.empty())
+                return nullptr;
+            auto& head = expects_.front();
+            if ((head.what != k::query && head.what != k::execute) ||
+                head.next_change >= head.changes.size() ||
+                !head.changes[head.next_change].answered_by(tag))
+                return nullptr;
+            return &head.changes[head.next_change++];
+        };
         if (tag == "SET" || tag == "RESET") {
-            if (!expects_.empty()) {
-                auto& head = expects_.front();
-                if ((head.what == k::query || head.what == k::execute) &&
-                    head.next_change < head.changes.size()) {
-                    const auto& c = head.changes[head.next_change++];
-                    if (c.what != setting_change::kind::none)
-                        txn_changes_.push_back(c);
-                }
-            }
+            if (const auto* c = confirmed(); c && c->what != setting_change::kind::none)
+                txn_changes_.push_back(*c);
+        } else if (tag == "SAVEPOINT") {
+            if (const auto* c = confirmed())
+                savepoints_.emplace_back(c->name, txn_changes_.size());
+        } else if (tag == "RELEASE") {
+            if (const auto* c = confirmed())
+                release_savepoint(c->name);
         } else if (tag == "COMMIT") {
             commit_changes();
         } else if (tag == "ROLLBACK") {
-            txn_changes_.clear();
+            rollback_changes(confirmed());
         } else if (tag == "DISCARD ALL") {
             txn_changes_.push_back(setting_change{setting_change::kind::reset_all, {}, {}});
         }

@@ -22,8 +22,7 @@ std::shared_ptr<statement_def> statement_registry::get(std::string_view query,
         slot->param_types = std::string(param_types);
         slot->touches_settings = may_change_settings(query);
         slot->touches_statements = client::touches_prepared_statements(query);
-        if (slot->touches_settings)
-            slot->changes = setting_changes(query);
+        slot->changes = setting_changes(query, true); // nothing unless either pre-check says so
     }
     return slot;
 }

@@ -1,8 +1,9 @@
 // SET / RESET statements as the transaction pooler sees them: a small scanner that finds
 // statement boundaries the way PostgreSQL's does, and a parser for the statements that
-// start with SET or RESET. Values are flattened the way the server flattens SET's
-// arguments (GUC_LIST_QUOTE settings get quoted identifiers), so that
-// set_config(name, value, false) on another connection gives the same setting.
+// start with SET or RESET (and SAVEPOINT, RELEASE, ROLLBACK, ABORT, which scope them). Values are
+// flattened the way the server flattens SET's arguments (GUC_LIST_QUOTE settings get quoted
+// identifiers), so that set_config(name, value, false) on another connection gives the same
+// setting.
 #include <qail/proxy/session_sql.hpp>
 
 #include <array>
@@ -411,7 +412,74 @@ setting_change parse_reset(const tokens& t) {
     return make(setting_change::kind::reset, std::move(*name));
 }
 
+// A savepoint name as the server folds it: a word is lower-cased (the scanner did that),
+// a quoted identifier is kept as written.
+std::optional<std::string> savepoint_name(const tokens& t, std::size_t i) {
+    if (i + 1 != t.size() || (t[i].k != token::kind::word && t[i].k != token::kind::quoted))
+        return std::nullopt;
+    return t[i].text;
+}
+
+// SAVEPOINT name; RELEASE [SAVEPOINT] name; ROLLBACK|ABORT [WORK|TRANSACTION]
+// [TO [SAVEPOINT] name | AND [NO] CHAIN]. Nothing for forms with other tags (ROLLBACK
+// PREPARED) or that the server rejects.
+std::optional<setting_change> parse_scope(const tokens& t) {
+    using k = setting_change::kind;
+    if (is_word(t, 0, "savepoint")) {
+        if (auto name = savepoint_name(t, 1))
+            return make(k::savepoint, std::move(*name));
+        return std::nullopt;
+    }
+    if (is_word(t, 0, "release")) {
+        std::size_t i = 1;
+        if (is_word(t, i, "savepoint") && i + 2 == t.size())
+            ++i;
+        if (auto name = savepoint_name(t, i))
+            return make(k::release, std::move(*name));
+        return std::nullopt;
+    }
+    // ROLLBACK or ABORT.
+    std::size_t i = 1;
+    if (is_word(t, i, "work") || is_word(t, i, "transaction"))
+        ++i;
+    if (is_word(t, 0, "rollback") && is_word(t, i, "to")) {
+        ++i;
+        if (is_word(t, i, "savepoint") && i + 2 == t.size())
+            ++i;
+        if (auto name = savepoint_name(t, i))
+            return make(k::rollback_to, std::move(*name));
+        return std::nullopt;
+    }
+    if (is_word(t, i, "prepared"))
+        return std::nullopt;
+    return make(k::rollback, {});
+}
+
+bool is_scope_word(const token& first) noexcept {
+    return first.k == token::kind::word && (first.text == "savepoint" || first.text == "release" ||
+                                            first.text == "rollback" || first.text == "abort");
+}
+
 } // namespace
+
+bool setting_change::answered_by(std::string_view tag) const noexcept {
+    switch (what) {
+    case kind::none:
+    case kind::set:
+    case kind::reset:
+    case kind::reset_all:
+    case kind::untracked:
+        return tag == "SET" || tag == "RESET";
+    case kind::savepoint:
+        return tag == "SAVEPOINT";
+    case kind::release:
+        return tag == "RELEASE";
+    case kind::rollback_to:
+    case kind::rollback:
+        return tag == "ROLLBACK";
+    }
+    return false;
+}
 
 bool may_change_settings_bytewise(std::string_view sql) noexcept {
     // `c | 0x20` folds exactly 'S', 'E', 'T' onto 's', 'e', 't' and maps no other byte
@@ -445,9 +513,30 @@ bool may_change_settings(std::string_view sql) noexcept {
 #endif
 }
 
-std::vector<setting_change> setting_changes(std::string_view sql) {
+bool may_touch_savepoints(std::string_view sql) noexcept {
+    // Only for a session that has changed settings, so byte by byte: one of the words,
+    // in any case, anywhere (`c | 0x20` maps only the letter's two cases onto it).
+    static constexpr std::array<std::string_view, 4> words{"savepoint", "release", "rollback",
+                                                           "abort"};
+    const auto at = [&](std::size_t i, std::string_view w) {
+        if (sql.size() - i < w.size())
+            return false;
+        for (std::size_t j = 0; j < w.size(); ++j)
+            if ((sql[i + j] | 0x20) != w[j])
+                return false;
+        return true;
+    };
+    for (std::size_t i = 0; i < sql.size(); ++i)
+        for (const auto w : words)
+            if ((sql[i] | 0x20) == w[0] && at(i, w))
+                return true;
+    return false;
+}
+
+std::vector<setting_change> setting_changes(std::string_view sql, bool savepoints) {
     std::vector<setting_change> out;
-    if (!may_change_settings(sql))
+    savepoints = savepoints && may_touch_savepoints(sql);
+    if (!savepoints && !may_change_settings(sql))
         return out;
     scanner sc(sql);
     tokens stmt;
@@ -459,6 +548,7 @@ std::vector<setting_change> setting_changes(std::string_view sql) {
             continue;
         const bool is_set = first.k == token::kind::word && first.text == "set";
         const bool is_reset = first.k == token::kind::word && first.text == "reset";
+        const bool is_scope = savepoints && is_scope_word(first);
         stmt.clear();
         stmt.push_back(std::move(first));
         bool last = false;
@@ -470,7 +560,7 @@ std::vector<setting_change> setting_changes(std::string_view sql) {
             }
             if (t.k == token::kind::semicolon)
                 break;
-            if (is_set || is_reset)
+            if (is_set || is_reset || is_scope)
                 stmt.push_back(std::move(t));
         }
         if (is_set) {
@@ -478,6 +568,9 @@ std::vector<setting_change> setting_changes(std::string_view sql) {
                 out.push_back(std::move(*c));
         } else if (is_reset) {
             out.push_back(parse_reset(stmt));
+        } else if (is_scope) {
+            if (auto c = parse_scope(stmt))
+                out.push_back(std::move(*c));
         }
         if (last)
             break;

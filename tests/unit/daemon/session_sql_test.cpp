@@ -9,6 +9,7 @@
 
 using qail::proxy::may_change_settings;
 using qail::proxy::may_change_settings_bytewise;
+using qail::proxy::may_touch_savepoints;
 using qail::proxy::setting_change;
 using qail::proxy::setting_changes;
 using kind = setting_change::kind;
@@ -31,6 +32,18 @@ setting_change reset_all() {
 // The single change of `sql`, which must have exactly one.
 setting_change one(const std::string& sql) {
     const auto v = setting_changes(sql);
+    INFO(sql);
+    REQUIRE(v.size() == 1);
+    return v[0];
+}
+
+setting_change scope(kind what, std::string name = {}) {
+    return setting_change{what, std::move(name), {}};
+}
+
+// The single savepoint-scope entry of `sql`, which must have exactly one.
+setting_change one_scope(const std::string& sql) {
+    const auto v = setting_changes(sql, true);
     INFO(sql);
     REQUIRE(v.size() == 1);
     return v[0];
@@ -140,6 +153,66 @@ TEST_CASE("session sql: statements are split where the server splits them") {
                           "LANGUAGE sql")
               .empty());
     CHECK(setting_changes("SELECT set_config('a.b', 'c', false)").empty());
+}
+
+TEST_CASE("session sql: savepoints, releases and rollbacks, folded as the server folds names") {
+    CHECK(one_scope("SAVEPOINT a") == scope(kind::savepoint, "a"));
+    CHECK(one_scope("savepoint MixedCase;") == scope(kind::savepoint, "mixedcase"));
+    CHECK(one_scope("SAVEPOINT \"Quoted;Name\"") == scope(kind::savepoint, "Quoted;Name"));
+    CHECK(one_scope("RELEASE SAVEPOINT a") == scope(kind::release, "a"));
+    CHECK(one_scope("RELEASE b") == scope(kind::release, "b"));
+    CHECK(one_scope("RELEASE savepoint") == scope(kind::release, "savepoint"));
+    CHECK(one_scope("ROLLBACK TO SAVEPOINT a") == scope(kind::rollback_to, "a"));
+    CHECK(one_scope("rollback work to B") == scope(kind::rollback_to, "b"));
+    CHECK(one_scope("ROLLBACK TRANSACTION TO \"X\"") == scope(kind::rollback_to, "X"));
+    CHECK(one_scope("ROLLBACK TO savepoint") == scope(kind::rollback_to, "savepoint"));
+    CHECK(one_scope("ROLLBACK") == scope(kind::rollback));
+    CHECK(one_scope("ABORT WORK") == scope(kind::rollback));
+    CHECK(one_scope("ROLLBACK AND CHAIN") == scope(kind::rollback));
+    // Other tags (ROLLBACK PREPARED), or forms the server rejects: not listed.
+    CHECK(setting_changes("ROLLBACK PREPARED 'gid'", true).empty());
+    CHECK(setting_changes("SAVEPOINT", true).empty());
+    CHECK(setting_changes("RELEASE SAVEPOINT a b", true).empty());
+    CHECK(setting_changes("COMMIT", true).empty());
+    // Only when asked for, and in order among the SETs.
+    CHECK(setting_changes("SAVEPOINT a; SET x.y = 1; ROLLBACK TO a").size() == 1);
+    const auto v = setting_changes("BEGIN; SAVEPOINT a; SET x.y = 1; RELEASE a; "
+                                   "SELECT 'ROLLBACK'; ROLLBACK TO a; COMMIT",
+                                   true);
+    REQUIRE(v.size() == 4);
+    CHECK(v[0] == scope(kind::savepoint, "a"));
+    CHECK(v[1] == set("x.y", "1"));
+    CHECK(v[2] == scope(kind::release, "a"));
+    CHECK(v[3] == scope(kind::rollback_to, "a"));
+}
+
+TEST_CASE("session sql: each entry knows the command tag that confirms it") {
+    CHECK(set("a.b", "1").answered_by("SET"));
+    CHECK(reset("a.b").answered_by("RESET"));
+    CHECK(none().answered_by("SET"));
+    CHECK_FALSE(set("a.b", "1").answered_by("SAVEPOINT"));
+    CHECK(scope(kind::savepoint, "a").answered_by("SAVEPOINT"));
+    CHECK_FALSE(scope(kind::savepoint, "a").answered_by("SET"));
+    CHECK(scope(kind::release, "a").answered_by("RELEASE"));
+    CHECK(scope(kind::rollback_to, "a").answered_by("ROLLBACK"));
+    CHECK(scope(kind::rollback).answered_by("ROLLBACK"));
+    CHECK_FALSE(scope(kind::rollback).answered_by("COMMIT"));
+}
+
+TEST_CASE("session sql: the savepoint pre-check finds each keyword in any case") {
+    CHECK_FALSE(may_touch_savepoints("SELECT 1"));
+    CHECK_FALSE(may_touch_savepoints("SET x.y = 1"));
+    CHECK_FALSE(may_touch_savepoints("ro"));
+    CHECK_FALSE(may_touch_savepoints("SELECT * FROM user_roles WHERE save = 1 AND rel"));
+    CHECK_FALSE(may_touch_savepoints("rollbac"));
+    CHECK(may_touch_savepoints("SAVEPOINT a"));
+    CHECK(may_touch_savepoints("release a"));
+    CHECK(may_touch_savepoints("select 1; RoLlBack"));
+    CHECK(may_touch_savepoints("ABORT"));
+    CHECK(may_touch_savepoints("x;rollback"));
+    CHECK_FALSE(may_touch_savepoints("\x13\x01\x16 \x12\x05\x0c"));
+    // Without the pre-check's words the scan does not list them.
+    CHECK(setting_changes("SELECT 1", true).empty());
 }
 
 TEST_CASE("session sql: the pre-check is exact about the word it looks for") {

@@ -32,7 +32,8 @@ struct statement_def {
     /// be answered without a backend (pgbench prepares synchronously, and would
     /// otherwise wait for a backend its own other clients hold).
     std::atomic<bool> validated{false};
-    /// What executing it does to the session's settings (a prepared SET or RESET).
+    /// What executing it does to the session's settings (a prepared SET or RESET), or to
+    /// the scope of earlier changes (a prepared SAVEPOINT, RELEASE or ROLLBACK).
     std::vector<setting_change> changes;
     /// Its text could change settings in ways not tracked (set_config, a SET inside a
     /// DO block...): may_change_settings() of the query.
