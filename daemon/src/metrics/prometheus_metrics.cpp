@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,9 +59,11 @@ enum class fam : std::size_t {
 
 enum class kind { counter, gauge, histogram };
 
-/// Where a family's values come from: events reported through the sink (kept in the
-/// registry), or the pool provider read at scrape time.
-enum class source { event, scrape };
+/// Where a family's values come from: events reported through the sink and kept in the
+/// registry; events of the relay's hot path, counted in the sink's own lock-free tallies
+/// (no mutex per transaction) and read at scrape time; or the pool provider, read at
+/// scrape time.
+enum class source { event, tally, scrape };
 
 struct family_def {
     fam id;
@@ -72,7 +75,7 @@ struct family_def {
 // clang-format off
 /// Every family, declared once. docs/metrics.md mirrors this table (a unit test checks).
 constexpr std::array<family_def, static_cast<std::size_t>(fam::count_)> families{{
-    {fam::client_connections, kind::gauge, source::event,
+    {fam::client_connections, kind::gauge, source::tally,
      {"qail_proxy_client_connections", "gauge", "state",
       "Client connections by state (authenticating, idle, waiting for a server connection, active)."}},
     {fam::server_connections, kind::gauge, source::scrape,
@@ -96,16 +99,16 @@ constexpr std::array<family_def, static_cast<std::size_t>(fam::count_)> families
     {fam::server_connections_closed_total, kind::counter, source::scrape,
      {"qail_proxy_server_connections_closed_total", "counter", "database",
       "Backend connections the pool has closed (broken, expired, idle or shrunk)."}},
-    {fam::pool_wait_seconds, kind::histogram, source::event,
+    {fam::pool_wait_seconds, kind::histogram, source::tally,
      {"qail_proxy_pool_wait_seconds", "histogram", "database",
       "Time a client waited for a backend connection."}},
-    {fam::transaction_duration_seconds, kind::histogram, source::event,
+    {fam::transaction_duration_seconds, kind::histogram, source::tally,
      {"qail_proxy_transaction_duration_seconds", "histogram", "database",
       "Duration of client transactions (backend linked to unlinked)."}},
-    {fam::query_duration_seconds, kind::histogram, source::event,
+    {fam::query_duration_seconds, kind::histogram, source::tally,
      {"qail_proxy_query_duration_seconds", "histogram", "database",
       "Duration of queries (sent to the backend until ReadyForQuery)."}},
-    {fam::bytes_total, kind::counter, source::event,
+    {fam::bytes_total, kind::counter, source::tally,
      {"qail_proxy_bytes_total", "counter", "direction",
       "Bytes forwarded, by direction (client_to_server, server_to_client)."}},
     {fam::errors_total, kind::counter, source::event,
@@ -158,12 +161,50 @@ constexpr const family_def& def(fam f) {
 }
 
 /// Durations from 100 µs (a pooled query on a LAN) to a minute (a long transaction).
+constexpr std::array<double, 18> duration_bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                 1.0,    2.5,     5.0,    10.0,  30.0,   60.0};
+
 const prom::Histogram::BucketBoundaries& duration_buckets() {
-    static const prom::Histogram::BucketBoundaries buckets{
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-        0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0, 30.0,  60.0};
+    static const prom::Histogram::BucketBoundaries buckets(duration_bounds.begin(),
+                                                           duration_bounds.end());
     return buckets;
 }
+
+/// A duration histogram without a lock (prometheus-cpp's takes a mutex per
+/// observation): a relaxed atomic count per bucket and the sum in nanoseconds, turned
+/// into Prometheus' cumulative buckets at scrape time. A scrape racing an observation may
+/// see its count without its sum, as with any lock-free client.
+class tally_histogram {
+public:
+    void observe(double seconds) noexcept {
+        std::size_t i = 0;
+        while (i < duration_bounds.size() && seconds > duration_bounds[i])
+            ++i; // bucket i holds values <= duration_bounds[i], as prometheus-cpp's
+        counts_[i].fetch_add(1, std::memory_order_relaxed);
+        const double ns = seconds > 0.0 ? seconds * 1e9 + 0.5 : 0.0;
+        sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+    }
+
+    [[nodiscard]] prom::ClientMetric sample(prom::ClientMetric::Label label) const {
+        prom::ClientMetric m;
+        m.label.push_back(std::move(label));
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            cumulative += counts_[i].load(std::memory_order_relaxed);
+            m.histogram.bucket.push_back(
+                {cumulative, i < duration_bounds.size() ? duration_bounds[i]
+                                                        : std::numeric_limits<double>::infinity()});
+        }
+        m.histogram.sample_count = cumulative;
+        m.histogram.sample_sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+        return m;
+    }
+
+private:
+    std::array<std::atomic<std::uint64_t>, duration_bounds.size() + 1> counts_{};
+    std::atomic<std::uint64_t> sum_ns_{0};
+};
 
 constexpr std::string_view other_label = "other";
 
@@ -173,6 +214,14 @@ constexpr std::string_view other_label = "other";
 template <typename Series>
 class bounded_series {
 public:
+    /// Calls fn(label value, series) for each, under the shared lock.
+    template <typename Fn>
+    void for_each(Fn&& fn) {
+        std::shared_lock lock(mutex_);
+        for (auto& [value, series] : map_)
+            fn(value, series);
+    }
+
     template <typename Make>
     Series& get(std::string_view value, Make&& make) {
         {
@@ -208,9 +257,10 @@ private:
 };
 
 struct database_series {
-    prom::Histogram* pool_wait;
-    prom::Histogram* transaction;
-    prom::Histogram* query;
+    // Behind pointers: the map's values move while it is built, atomics cannot.
+    std::unique_ptr<tally_histogram> pool_wait;
+    std::unique_ptr<tally_histogram> transaction;
+    std::unique_ptr<tally_histogram> query;
     prom::Counter* auth_failures;
     prom::Counter* acquire_timeouts;
 };
@@ -248,10 +298,12 @@ struct prometheus_metrics::impl {
     std::array<prom::Family<prom::Gauge>*, families.size()> gauges{};
     std::array<prom::Family<prom::Histogram>*, families.size()> histograms{};
 
+    // The tallies (source::tally).
+    std::array<std::atomic<std::int64_t>, 4> client_states{};
+    std::atomic<std::uint64_t> bytes_client_to_server{0};
+    std::atomic<std::uint64_t> bytes_server_to_client{0};
+
     // Pre-created series for the fixed label sets.
-    std::array<prom::Gauge*, 4> client_states{};
-    prom::Counter* bytes_client_to_server = nullptr;
-    prom::Counter* bytes_server_to_client = nullptr;
     std::array<prom::Counter*, 3> prepared{};
     prom::Counter* tls_ok = nullptr;
     prom::Counter* tls_failed = nullptr;
@@ -267,7 +319,7 @@ struct prometheus_metrics::impl {
 
     impl(std::string_view version, std::string_view io_backend_name) {
         for (const family_def& f : families) {
-            if (f.from == source::scrape) {
+            if (f.from != source::event) {
                 continue;
             }
             const auto i = static_cast<std::size_t>(f.id);
@@ -285,17 +337,6 @@ struct prometheus_metrics::impl {
                 break;
             }
         }
-
-        auto& clients = gauge(fam::client_connections);
-        client_states[index_of(client_state::authenticating)] =
-            &clients.Add({{"state", "authenticating"}});
-        client_states[index_of(client_state::idle)] = &clients.Add({{"state", "idle"}});
-        client_states[index_of(client_state::waiting)] = &clients.Add({{"state", "waiting"}});
-        client_states[index_of(client_state::active)] = &clients.Add({{"state", "active"}});
-
-        auto& bytes_family = counter(fam::bytes_total);
-        bytes_client_to_server = &bytes_family.Add({{"direction", "client_to_server"}});
-        bytes_server_to_client = &bytes_family.Add({{"direction", "server_to_client"}});
 
         auto& prepared_family = counter(fam::prepared_statements_total);
         prepared[static_cast<std::size_t>(prepared_event::mapped)] =
@@ -347,9 +388,9 @@ struct prometheus_metrics::impl {
         return databases.get(name, [this](std::string_view value) {
             const prom::Labels labels{{"database", std::string(value)}};
             return database_series{
-                &histogram(fam::pool_wait_seconds).Add(labels, duration_buckets()),
-                &histogram(fam::transaction_duration_seconds).Add(labels, duration_buckets()),
-                &histogram(fam::query_duration_seconds).Add(labels, duration_buckets()),
+                std::make_unique<tally_histogram>(),
+                std::make_unique<tally_histogram>(),
+                std::make_unique<tally_histogram>(),
                 &counter(fam::auth_failures_total).Add(labels),
                 &counter(fam::acquire_timeouts_total).Add(labels),
             };
@@ -386,6 +427,57 @@ struct prometheus_metrics::impl {
             slot.store(c, std::memory_order_release);
         }
         return *c;
+    }
+
+    /// The tallied families (source::tally), read now.
+    std::vector<prom::MetricFamily> collect_tallies() {
+        const auto family = [](fam f) {
+            prom::MetricFamily mf;
+            mf.name = std::string(def(f).info.name);
+            mf.help = std::string(def(f).info.help);
+            mf.type = def(f).type == kind::counter ? prom::MetricType::Counter
+                      : def(f).type == kind::gauge ? prom::MetricType::Gauge
+                                                   : prom::MetricType::Histogram;
+            return mf;
+        };
+        std::vector<prom::MetricFamily> out;
+
+        auto clients = family(fam::client_connections);
+        for (const auto& [s, name] :
+             {std::pair{client_state::authenticating, "authenticating"},
+              std::pair{client_state::idle, "idle"}, std::pair{client_state::waiting, "waiting"},
+              std::pair{client_state::active, "active"}}) {
+            prom::ClientMetric m;
+            m.label.push_back({"state", name});
+            m.gauge.value =
+                static_cast<double>(client_states[index_of(s)].load(std::memory_order_relaxed));
+            clients.metric.push_back(std::move(m));
+        }
+        out.push_back(std::move(clients));
+
+        auto bytes = family(fam::bytes_total);
+        for (const auto& [direction, n] :
+             {std::pair{"client_to_server", &bytes_client_to_server},
+              std::pair{"server_to_client", &bytes_server_to_client}}) {
+            prom::ClientMetric m;
+            m.label.push_back({"direction", direction});
+            m.counter.value = static_cast<double>(n->load(std::memory_order_relaxed));
+            bytes.metric.push_back(std::move(m));
+        }
+        out.push_back(std::move(bytes));
+
+        auto waits = family(fam::pool_wait_seconds);
+        auto transactions = family(fam::transaction_duration_seconds);
+        auto queries = family(fam::query_duration_seconds);
+        databases.for_each([&](const std::string& name, const database_series& d) {
+            waits.metric.push_back(d.pool_wait->sample({"database", name}));
+            transactions.metric.push_back(d.transaction->sample({"database", name}));
+            queries.metric.push_back(d.query->sample({"database", name}));
+        });
+        out.push_back(std::move(waits));
+        out.push_back(std::move(transactions));
+        out.push_back(std::move(queries));
+        return out;
     }
 
     /// The scrape-time families, from the pool provider; databases beyond the label cap
@@ -510,9 +602,12 @@ void prometheus_metrics::set_pool_provider(std::function<std::vector<pool_snapsh
 
 std::string prometheus_metrics::render() {
     std::vector<prom::MetricFamily> collected = impl_->collect_pools();
-    std::vector<prom::MetricFamily> registered = impl_->registry.Collect();
-    collected.insert(collected.end(), std::make_move_iterator(registered.begin()),
-                     std::make_move_iterator(registered.end()));
+    const auto append = [&collected](std::vector<prom::MetricFamily> more) {
+        collected.insert(collected.end(), std::make_move_iterator(more.begin()),
+                         std::make_move_iterator(more.end()));
+    };
+    append(impl_->collect_tallies());
+    append(impl_->registry.Collect());
     // Table order, so the exposition reads like docs/metrics.md.
     const auto rank = [](const prom::MetricFamily& mf) {
         for (std::size_t i = 0; i < families.size(); ++i) {
@@ -535,10 +630,10 @@ void prometheus_metrics::client_state_changed(std::optional<client_state> from,
         return;
     }
     if (from) {
-        impl_->client_states[index_of(*from)]->Decrement();
+        impl_->client_states[index_of(*from)].fetch_sub(1, std::memory_order_relaxed);
     }
     if (to) {
-        impl_->client_states[index_of(*to)]->Increment();
+        impl_->client_states[index_of(*to)].fetch_add(1, std::memory_order_relaxed);
     }
 }
 
@@ -548,7 +643,7 @@ void prometheus_metrics::auth_failure(std::string_view database) {
 
 void prometheus_metrics::bytes(bool client_to_server, std::uint64_t n) {
     (client_to_server ? impl_->bytes_client_to_server : impl_->bytes_server_to_client)
-        ->Increment(static_cast<double>(n));
+        .fetch_add(n, std::memory_order_relaxed);
 }
 
 void prometheus_metrics::server_error(std::string_view sqlstate) {
@@ -556,7 +651,7 @@ void prometheus_metrics::server_error(std::string_view sqlstate) {
 }
 
 void prometheus_metrics::pool_wait(std::string_view database, double seconds) {
-    impl_->database(database).pool_wait->Observe(seconds);
+    impl_->database(database).pool_wait->observe(seconds);
 }
 
 void prometheus_metrics::acquire_timeout(std::string_view database) {
@@ -564,11 +659,11 @@ void prometheus_metrics::acquire_timeout(std::string_view database) {
 }
 
 void prometheus_metrics::transaction(std::string_view database, double seconds) {
-    impl_->database(database).transaction->Observe(seconds);
+    impl_->database(database).transaction->observe(seconds);
 }
 
 void prometheus_metrics::query(std::string_view database, double seconds) {
-    impl_->database(database).query->Observe(seconds);
+    impl_->database(database).query->observe(seconds);
 }
 
 void prometheus_metrics::prepared(prepared_event e) {
