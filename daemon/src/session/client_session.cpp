@@ -156,9 +156,9 @@ private:
     bool waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
                 clock::time_point started, std::string& out);
     const pool::binding& current_binding();
-    void linked(pool::pooled_connection conn);
+    void linked(pool::pooled_connection conn, clock::time_point at);
     asio::awaitable<void> server_pump();
-    void release_backend();
+    void release_backend(clock::time_point now = clock::now());
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
                                         std::chrono::milliseconds idle_in_transaction);
@@ -225,6 +225,9 @@ private:
     std::string close_reason_; // for the disconnect log line: the first cause recorded
     std::optional<asio::steady_timer> idle_timer_; // the idle watchdog's, when running
     clock::time_point linked_at_{};
+    // When the event being handled happened: the last read from the client, or the end of
+    // a wait for a backend (one clock read for every use in between).
+    clock::time_point event_at_{};
     std::optional<client_state> state_;
 
     // The server pump lives as long as the session and sleeps on pump_wake_ while no
@@ -732,12 +735,12 @@ asio::awaitable<void> session::idle_watchdog(std::chrono::milliseconds client_id
     }
 }
 
-void session::release_backend() {
+void session::release_backend(clock::time_point now) {
     if (!backend_)
         return;
     const auto& name = database_name_;
-    ctx_.state->metrics().transaction(
-        name, std::chrono::duration<double>(clock::now() - linked_at_).count());
+    ctx_.state->metrics().transaction(name,
+                                      std::chrono::duration<double>(now - linked_at_).count());
     auto& conn = **backend_;
     spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
                   conn.backend_pid(), last_status_, pending_ready_, unsynced_);
@@ -782,7 +785,7 @@ bool session::link_now(const pool::binding& b) {
     if (!conn)
         return false;
     ctx_.state->metrics().pool_wait(database_name_, 0.0);
-    linked(std::move(*conn));
+    linked(std::move(*conn), event_at_);
     return true;
 }
 
@@ -790,8 +793,9 @@ bool session::link_now(const pool::binding& b) {
 // client in `out`.
 bool session::waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
                      clock::time_point started, std::string& out) {
+    event_at_ = clock::now();
     ctx_.state->metrics().pool_wait(database_name_,
-                                    std::chrono::duration<double>(clock::now() - started).count());
+                                    std::chrono::duration<double>(event_at_ - started).count());
     if (!conn) {
         set_state(client_state::idle);
         if (e.code == pool::make_error_code(pool::pool_errc::acquire_timeout)) {
@@ -803,11 +807,11 @@ bool session::waited(std::optional<pool::pooled_connection>& conn, const client:
         }
         return false;
     }
-    linked(std::move(*conn));
+    linked(std::move(*conn), event_at_);
     return true;
 }
 
-void session::linked(pool::pooled_connection conn) {
+void session::linked(pool::pooled_connection conn, clock::time_point at) {
     // From Asio's per-thread cache: one per transaction in transaction mode.
     backend_ = std::allocate_shared<pool::pooled_connection>(
         asio::recycling_allocator<pool::pooled_connection>(), std::move(conn));
@@ -822,7 +826,7 @@ void session::linked(pool::pooled_connection conn) {
         backend_stmts_->clear(); // the reset's DISCARD ALL dropped them
         backend_stmts_->forgotten = c.statements_forgotten();
     }
-    linked_at_ = clock::now();
+    linked_at_ = at;
     set_state(client_state::active);
 }
 
@@ -850,7 +854,7 @@ asio::awaitable<void> session::client_loop() {
         if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
             rx_.resize(rx_.size() * 2);
         rx_end_ += n;
-        last_activity_ = clock::now();
+        last_activity_ = event_at_ = clock::now();
         ctx_.state->metrics().bytes(true, n);
         std::shared_ptr<pool::pooled_connection> target;
         for (;;) {
@@ -951,7 +955,7 @@ asio::awaitable<void> session::client_loop() {
                     // Waits here, not in a coroutine of its own: that would be a frame
                     // allocated per wait, and under load most links wait.
                     set_state(client_state::waiting);
-                    const auto started = clock::now();
+                    const auto started = event_at_;
                     std::optional<pool::pooled_connection> conn;
                     co_await db_->pool->acquire_into(b, conn, wait_error_);
                     linked_ok = waited(conn, wait_error_, started, to_client);
@@ -1103,15 +1107,16 @@ asio::awaitable<void> session::server_pump() {
                     }
                     if (step.type == 'Z' && bytes.size() == 6) {
                         last_status_ = bytes[5];
-                        last_activity_ = clock::now();
+                        const auto now = clock::now();
+                        last_activity_ = now;
                         on_ready(last_status_);
                         if (pending_ready_ > 0)
                             --pending_ready_;
                         if (query_head_ < query_started_.size()) {
                             ctx_.state->metrics().query(
-                                database_name_, std::chrono::duration<double>(
-                                                    clock::now() - query_started_[query_head_++])
-                                                    .count());
+                                database_name_,
+                                std::chrono::duration<double>(now - query_started_[query_head_++])
+                                    .count());
                             if (query_head_ == query_started_.size()) {
                                 query_started_.clear();
                                 query_head_ = 0;
@@ -1160,7 +1165,7 @@ asio::awaitable<void> session::server_pump() {
             if (backend_ != backend)
                 break;
             if (release && begin == end && !server_scanner_.in_piece()) {
-                release_backend();
+                release_backend(last_activity_); // the ReadyForQuery's time
                 break;
             }
         }
@@ -1213,7 +1218,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
                               std::string& to_server) {
     if (type == 'S' || type == 'Q' || type == 'F') {
         ++pending_ready_;
-        query_started_.push_back(clock::now());
+        query_started_.push_back(event_at_);
         unsynced_ = false;
     } else if (type != 'd' && type != 'c' && type != 'f' && type != 'H') {
         unsynced_ = true;

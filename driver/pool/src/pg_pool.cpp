@@ -115,14 +115,16 @@ struct waiter_guard {
 
 std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executor& ex,
                                                       std::vector<entry_ptr>& drop) {
-    const auto now = clock::now();
-    for (auto it = idle_.begin(); it != idle_.end();) {
-        if (past_lifetime(**it, config_, now)) {
-            drop.push_back(std::move(*it));
-            it = idle_.erase(it);
-            ++counters_.destroyed_expired;
-        } else {
-            ++it;
+    if (config_.max_lifetime.count() > 0) {
+        const auto now = clock::now();
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            if (past_lifetime(**it, config_, now)) {
+                drop.push_back(std::move(*it));
+                it = idle_.erase(it);
+                ++counters_.destroyed_expired;
+            } else {
+                ++it;
+            }
         }
     }
     while (!idle_.empty()) {
@@ -569,7 +571,7 @@ void pg_pool::shelve(entry_ptr e) {
         if (closed_) {
             drop = std::move(e);
             notify_close_locked(wake_list);
-        } else if (past_lifetime(*e, config_, clock::now())) {
+        } else if (config_.max_lifetime.count() > 0 && past_lifetime(*e, config_, clock::now())) {
             drop = std::move(e);
             ++counters_.destroyed_expired;
             hand_capacity_locked(wake_list);
