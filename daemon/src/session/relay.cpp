@@ -1,0 +1,517 @@
+// The relay of one session: the client reader (client -> server, linking a backend when
+// a message needs one) and the server pump (server -> client, releasing it at the
+// ReadyForQuery that ends the mode's unit of work).
+#include "session/session.hpp"
+
+namespace qail::proxy::detail {
+
+namespace {
+
+// A message of `needed` bytes starts at `begin` of `buf` (read up to `end`) and is not
+// all there: moves the unread bytes to the front when the message would not fit behind
+// them, and grows `buf` when it cannot hold the message at all.
+void make_room(std::string& buf, std::size_t& begin, std::size_t& end, std::size_t needed) {
+    if (begin + needed <= buf.size())
+        return;
+    std::memmove(buf.data(), buf.data() + begin, end - begin);
+    end -= begin;
+    begin = 0;
+    if (needed > buf.size())
+        buf.resize(needed);
+}
+
+} // namespace
+
+void session::cancel_backend() {
+    if (!backend_)
+        return;
+    auto b = backend_;
+    asio::co_spawn(
+        executor_,
+        [b]() -> asio::awaitable<void> {
+            auto r = co_await (**b).cancel();
+            if (!r)
+                spdlog::warn("cancel request to the backend failed: {}", r.error().message());
+        },
+        [](std::exception_ptr e) {
+            if (e)
+                spdlog::error("cancel task failed with an exception");
+        });
+}
+
+// Closes the client when it has been idle too long: client_idle outside a transaction,
+// idle_in_transaction inside one (its backend's transaction is then rolled back by the
+// pool). Idle means nothing owed by the server and no message from the client.
+asio::awaitable<void> session::idle_watchdog(std::chrono::milliseconds client_idle,
+                                             std::chrono::milliseconds idle_in_transaction) {
+    auto self = shared_from_this();
+    idle_timer_.emplace(executor_);
+    auto& timer = *idle_timer_;
+    for (;;) {
+        const bool in_transaction = backend_ && last_status_ != 'I';
+        const auto limit = in_transaction ? idle_in_transaction : client_idle;
+        auto wake = last_activity_ + (limit.count() > 0 ? limit : std::chrono::milliseconds(1000));
+        timer.expires_at(std::max(wake, clock::now() + std::chrono::milliseconds(10)));
+        (void)co_await timer.async_wait(asio::as_tuple(asio::deferred));
+        if (closing_ || !client_ok_)
+            co_return;
+        const bool now_in_transaction = backend_ && last_status_ != 'I';
+        const auto now_limit = now_in_transaction ? idle_in_transaction : client_idle;
+        if (now_limit.count() <= 0 || pending_ready_ > 0 ||
+            clock::now() - last_activity_ < now_limit)
+            continue;
+        if (now_in_transaction) {
+            spdlog::info("client {}: closed after {} ms idle in a transaction", peer_,
+                         now_limit.count());
+            co_await fatal("25P03", "terminating connection due to idle-in-transaction timeout "
+                                    "(idle_transaction_timeout_ms)");
+        } else {
+            spdlog::info("client {}: closed after {} ms idle", peer_, now_limit.count());
+            co_await fatal(
+                "57P05",
+                "terminating connection due to idle-session timeout (client_idle_timeout_ms)");
+        }
+        closing_ = true;
+        stream_.close();
+        co_return;
+    }
+}
+
+void session::release_backend(clock::time_point now) {
+    if (!backend_)
+        return;
+    const auto& name = database_name_;
+    ctx_.state->metrics().transaction(name,
+                                      std::chrono::duration<double>(now - linked_at_).count());
+    auto& conn = **backend_;
+    spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
+                  conn.backend_pid(), last_status_, pending_ready_, unsynced_);
+    if (settings_touched_ || params_dirty_ || db_->cfg.mode == pool_mode::session)
+        backend_->settings_changed();
+    settings_touched_ = false;
+    if (statements_touched_)
+        conn.note_statements_unknown(); // the next reset is DISCARD ALL
+    statements_touched_ = false;
+    conn.raw_finished(last_status_ == 'I'   ? client::transaction_state::idle
+                      : last_status_ == 'T' ? client::transaction_state::in_transaction
+                                            : client::transaction_state::failed);
+    if (closing_ && (pending_ready_ > 0 || unsynced_))
+        conn.mark_broken(); // mid-exchange: its state is unknown
+    backend_.reset();
+    backend_stmts_.reset();
+    expects_.clear();
+    pending_ready_ = 0;
+    query_started_.clear();
+    query_head_ = 0;
+    unsynced_ = false;
+    if (state_ && *state_ == client_state::active)
+        set_state(client_state::idle);
+}
+
+// The binding for the next link, its settings rebuilt only after they changed.
+const pool::binding& session::current_binding() {
+    if (params_dirty_) {
+        binding_.settings =
+            params_.empty()
+                ? nullptr
+                : std::make_shared<const pool::settings_list>(params_.begin(), params_.end());
+        params_dirty_ = false;
+    }
+    return binding_;
+}
+
+// Links an idle backend without suspending, when the pool has one at hand (the common
+// case: no coroutine frame for link() and the pool's acquire()).
+bool session::link_now(const pool::binding& b) {
+    auto conn = db_->pool->try_acquire(executor_, b);
+    if (!conn)
+        return false;
+    ctx_.state->metrics().pool_wait(database_name_, 0.0);
+    linked(std::move(*conn), event_at_);
+    return true;
+}
+
+// The end of a wait for a backend (or a connect): links it, or puts the error for the
+// client in `out`.
+bool session::waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
+                     clock::time_point started, std::string& out) {
+    event_at_ = clock::now();
+    ctx_.state->metrics().pool_wait(database_name_,
+                                    std::chrono::duration<double>(event_at_ - started).count());
+    if (!conn) {
+        set_state(client_state::idle);
+        if (e.code == pool::make_error_code(pool::pool_errc::acquire_timeout)) {
+            ctx_.state->metrics().acquire_timeout(database_name_);
+            wire::error(out, "ERROR", "53300",
+                        "no server connection became free within query_wait_timeout");
+        } else {
+            wire::error(out, "ERROR", "08006", "could not get a server connection: " + e.message());
+        }
+        return false;
+    }
+    linked(std::move(*conn), event_at_);
+    return true;
+}
+
+void session::linked(pool::pooled_connection conn, clock::time_point at) {
+    // From Asio's per-thread cache: one per transaction in transaction mode.
+    backend_ = std::allocate_shared<pool::pooled_connection>(
+        asio::recycling_allocator<pool::pooled_connection>(), std::move(conn));
+    auto& c = **backend_;
+    spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
+    backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
+    if (!backend_stmts_) {
+        backend_stmts_ = std::make_shared<backend_statements>(db_->cfg.max_prepared_statements);
+        c.set_attachment(backend_stmts_);
+    }
+    if (backend_stmts_->forgotten != c.statements_forgotten()) {
+        backend_stmts_->clear(); // the reset's DISCARD ALL dropped them
+        backend_stmts_->forgotten = c.statements_forgotten();
+    }
+    linked_at_ = at;
+    set_state(client_state::active);
+}
+
+asio::awaitable<void> session::client_loop() {
+    const auto mode = db_->cfg.mode;
+    const bool tenant_guard = db_->cfg.tenant_guard;
+    const auto cfg = ctx_.state->current();
+    const std::string tenant_setting = cfg->tenancy.tenant_setting;
+    const std::string user_setting = cfg->tenancy.user_setting;
+    std::string to_server;
+    std::string to_client;
+    rx_.resize(first_chunk);
+    for (;;) {
+        if (rx_begin_ == rx_end_)
+            rx_begin_ = rx_end_ = 0;
+        if (rx_.size() - rx_end_ < 4096 && rx_begin_ > 0) {
+            std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
+            rx_end_ -= rx_begin_;
+            rx_begin_ = 0;
+        }
+        auto [ec, n] =
+            co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
+        if (ec || closing_ || !client_ok_)
+            co_return;
+        if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
+            rx_.resize(rx_.size() * 2);
+        rx_end_ += n;
+        last_activity_ = event_at_ = clock::now();
+        ctx_.state->metrics().bytes(true, n);
+        std::shared_ptr<pool::pooled_connection> target;
+        for (;;) {
+            const std::string_view unread{rx_.data() + rx_begin_, rx_end_ - rx_begin_};
+            const auto step = client_scanner_.next(unread);
+            if (step.what == scan_step::kind::bad_length) {
+                spdlog::warn("client {}: invalid message length; closed", peer_);
+                co_await fatal("08P01", "invalid message length");
+                closing_ = true;
+                break;
+            }
+            if (step.what == scan_step::kind::need_more) {
+                make_room(rx_, rx_begin_, rx_end_, unread.size() + step.size);
+                break;
+            }
+            const std::string_view bytes = unread.substr(0, step.size);
+            rx_begin_ += step.size;
+            if (step.what == scan_step::kind::piece && !step.first) {
+                if (!skip_until_sync_ && backend_)
+                    to_server.append(bytes);
+                continue;
+            }
+            const char type = step.type;
+            if (type == 'X') {
+                close_reason_ = "client sent Terminate";
+                closing_ = true;
+                break;
+            }
+            if (skip_until_sync_) {
+                if (type == 'S') {
+                    skip_until_sync_ = false;
+                    wire::ready(to_client, 'I');
+                }
+                continue;
+            }
+            if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P')) {
+                // The SQL text: Query body, or Parse's after the statement name.
+                std::string_view body = bytes.substr(5);
+                if (type == 'P') {
+                    const std::size_t nul = body.find('\0');
+                    body =
+                        nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
+                }
+                body = body.substr(0, body.find('\0'));
+                std::string refusal;
+                std::string_view refusal_code = "42501";
+                incoming_changes_.clear();
+                if (client::touches_prepared_statements(body))
+                    statements_touched_ = true;
+                const bool sets = mode != pool_mode::session && may_change_settings(body);
+                if (sets)
+                    settings_touched_ = savepoints_matter_ = true;
+                if (sets || (savepoints_matter_ && may_touch_savepoints(body))) {
+                    incoming_changes_ = setting_changes(body, true);
+                    for (const auto& c : incoming_changes_)
+                        if (c.what == setting_change::kind::untracked) {
+                            refusal_code = "0A000";
+                            refusal = "qail-proxy cannot carry this setting change from one "
+                                      "transaction to the next in " +
+                                      std::string(to_string(mode)) + " pooling mode (" + c.value +
+                                      "); use SET LOCAL inside a transaction block, or a "
+                                      "database in session pool_mode";
+                        }
+                }
+                if (mode == pool_mode::statement && (wire::starts_with_keyword(body, "BEGIN") ||
+                                                     wire::starts_with_keyword(body, "START"))) {
+                    refusal_code = "42501";
+                    refusal = "transaction blocks are not allowed in statement pooling mode";
+                }
+                if (tenant_guard && (body.find(tenant_setting) != std::string_view::npos ||
+                                     body.find(user_setting) != std::string_view::npos ||
+                                     body.find("set_config") != std::string_view::npos ||
+                                     body.find("SET_CONFIG") != std::string_view::npos)) {
+                    refusal_code = "42501";
+                    refusal = "tenant_guard: statements may not name the tenant settings or "
+                              "set_config";
+                }
+                if (!refusal.empty()) {
+                    wire::error(to_client, "ERROR", refusal_code, refusal);
+                    if (type == 'Q')
+                        wire::ready(to_client, backend_ ? last_status_ : 'I');
+                    else
+                        skip_until_sync_ = true;
+                    continue;
+                }
+            }
+            if (!backend_ && step.what == scan_step::kind::message && answer_locally(type, bytes))
+                continue;
+            if (!backend_) {
+                if (!send_to_client_now(to_client))
+                    (void)co_await send_to_client(to_client);
+                if (!client_ok_)
+                    co_return;
+                const pool::binding& b = current_binding();
+                // (No co_await inside a && : GCC 12 mishandles temporaries there.)
+                bool linked_ok = link_now(b);
+                if (!linked_ok) {
+                    // Waits here, not in a coroutine of its own: that would be a frame
+                    // allocated per wait, and under load most links wait.
+                    set_state(client_state::waiting);
+                    const auto started = event_at_;
+                    std::optional<pool::pooled_connection> conn;
+                    co_await db_->pool->acquire_into(b, conn, wait_error_);
+                    linked_ok = waited(conn, wait_error_, started, to_client);
+                }
+                if (!linked_ok) {
+                    if (type != 'Q')
+                        skip_until_sync_ = type != 'S';
+                    if (type == 'Q' || type == 'S') {
+                        wire::ready(to_client, 'I');
+                    }
+                    continue;
+                }
+                // Reset, the client's settings and tenant binding go first, in this write.
+                pump_swallow_ = (**backend_).take_preamble(to_server);
+                pump_wake_->cancel();
+            }
+            forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
+            if (type == 'Q' && !incoming_changes_.empty() && !expects_.empty() &&
+                expects_.back().what == expect::kind::query)
+                expects_.back().changes = std::move(incoming_changes_);
+            incoming_changes_.clear();
+        }
+        // Answers the proxy gives itself, with nothing from the server owed before them.
+        emit_synth(to_client);
+        if (!send_to_client_now(to_client))
+            (void)co_await send_to_client(to_client);
+        if (!client_ok_)
+            co_return;
+        if (!to_server.empty()) {
+            target = backend_;
+            if (!target) {
+                to_server.clear();
+            } else {
+                // Usually the socket takes it all at once; else the rest waits for room.
+                auto now = (**target).raw_write_now(to_server);
+                client::result<void> w =
+                    now ? client::result<void>{} : client::result<void>(now.error());
+                if (now && *now < to_server.size())
+                    w = co_await (**target).raw_write(std::string_view(to_server).substr(*now));
+                to_server.clear();
+                if (!w) {
+                    spdlog::warn("client {}: server write failed: {}", peer_, w.error().message());
+                    co_await fatal("08006", "server connection lost");
+                    co_return;
+                }
+            }
+        }
+        if (closing_)
+            co_return;
+    }
+}
+
+// Relays every backend the session links, one after the other, until the session ends:
+// server -> client for one linked backend until the ReadyForQuery that releases it (or
+// the link fails), then waits for the next link. One coroutine for the session's life,
+// not one per link (each would be a frame allocated per transaction). A failure that
+// ends the session returns from here; the end of a link breaks out to the wait.
+asio::awaitable<void> session::server_pump() {
+    for (;;) {
+        while (!backend_) {
+            if (closing_)
+                co_return;
+            pump_wake_->expires_at(clock::time_point::max());
+            (void)co_await pump_wake_->async_wait(asio::as_tuple(asio::deferred));
+            if (closing_)
+                co_return;
+        }
+        const std::shared_ptr<pool::pooled_connection> backend = backend_;
+        std::size_t swallow = std::exchange(pump_swallow_, 0);
+        auto& conn = **backend;
+        const auto mode = db_->cfg.mode;
+        // Reused across links: at a release everything read has been consumed.
+        std::string& buf = pump_buf_;
+        if (buf.empty())
+            buf.resize(first_chunk);
+        std::size_t begin = 0, end = 0;
+        std::string& out = pump_out_;
+        out.clear();
+        bool preamble_failed = false;
+        std::string preamble_error;
+        for (;;) {
+            if (begin == end)
+                begin = end = 0;
+            auto r =
+                co_await conn.raw_read_some(std::span<char>(buf.data() + end, buf.size() - end));
+            if (backend_ != backend)
+                break; // released meanwhile (client gone)
+            if (r.error) {
+                spdlog::warn("client {}: server connection lost: {}", peer_, r.error.message());
+                closing_ = true;
+                backend_.reset();
+                co_await fatal("08006", "server connection lost");
+                stream_.close();
+                co_return;
+            }
+            end += r.bytes;
+            if (end == buf.size() && buf.size() < read_chunk)
+                buf.resize(buf.size() * 2);
+            bool release = false;
+            for (;;) {
+                const std::string_view unread{buf.data() + begin, end - begin};
+                const auto step = server_scanner_.next(unread);
+                if (step.what == scan_step::kind::bad_length) {
+                    spdlog::error("client {}: server sent an invalid message length", peer_);
+                    conn.mark_broken();
+                    closing_ = true;
+                    backend_.reset();
+                    co_await fatal("08P01", "server protocol violation");
+                    stream_.close();
+                    co_return;
+                }
+                if (step.what == scan_step::kind::need_more) {
+                    make_room(buf, begin, end, unread.size() + step.size);
+                    break;
+                }
+                const std::string_view bytes = unread.substr(0, step.size);
+                begin += step.size;
+                if (swallow > 0) {
+                    if (step.what == scan_step::kind::message) {
+                        if (step.type == 'E') {
+                            preamble_failed = true;
+                            if (preamble_error.empty())
+                                preamble_error = std::string(wire::error_sqlstate(bytes.substr(5)));
+                        } else if (step.type == 'Z') {
+                            --swallow;
+                            if (swallow == 0 && preamble_failed) {
+                                spdlog::error("client {}: resetting the server connection failed "
+                                              "(SQLSTATE {}); client disconnected",
+                                              peer_, preamble_error);
+                                conn.mark_broken();
+                                closing_ = true;
+                                backend_.reset();
+                                co_await fatal("08006", "could not prepare the server connection "
+                                                        "(reset or settings failed: SQLSTATE " +
+                                                            preamble_error + ")");
+                                stream_.close();
+                                co_return;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if (step.what == scan_step::kind::message) {
+                    emit_synth(out);
+                    const bool forward = on_server_message(step.type, bytes);
+                    if (!forward) {
+                        emit_synth(out);
+                        continue;
+                    }
+                    if (step.type == 'Z' && bytes.size() == 6) {
+                        last_status_ = bytes[5];
+                        const auto now = clock::now();
+                        last_activity_ = now;
+                        on_ready(last_status_);
+                        if (pending_ready_ > 0)
+                            --pending_ready_;
+                        if (query_head_ < query_started_.size()) {
+                            ctx_.state->metrics().query(
+                                database_name_,
+                                std::chrono::duration<double>(now - query_started_[query_head_++])
+                                    .count());
+                            if (query_head_ == query_started_.size()) {
+                                query_started_.clear();
+                                query_head_ = 0;
+                            }
+                        }
+                        if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
+                            (last_status_ == 'I' || mode == pool_mode::statement))
+                            release = true;
+                        if (mode == pool_mode::statement && last_status_ != 'I') {
+                            // A transaction slipped past the BEGIN check (e.g. in a function).
+                            out.append(bytes);
+                            (void)co_await send_to_client(out);
+                            conn.mark_broken();
+                            closing_ = true;
+                            backend_.reset();
+                            co_await fatal("25000",
+                                           "transaction blocks are not allowed in statement "
+                                           "pooling mode");
+                            stream_.close();
+                            co_return;
+                        }
+                    } else if (step.type == 'S') {
+                        proto::parameter_status ps;
+                        if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
+                            auto name = lower_name(ps.name);
+                            const auto it = params_.find(name);
+                            if (it == params_.end() || it->second != ps.value) {
+                                params_.insert_or_assign(std::move(name), std::string(ps.value));
+                                params_dirty_ = true;
+                            }
+                        }
+                    } else if (step.type == 'E') {
+                        ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
+                    }
+                }
+                out.append(bytes);
+                if (step.what == scan_step::kind::message)
+                    emit_synth(out);
+            }
+            if (!send_to_client_now(out))
+                (void)co_await send_to_client(out);
+            if (!client_ok_) {
+                closing_ = true;
+                stream_.close();
+            }
+            if (backend_ != backend)
+                break;
+            if (release && begin == end && !server_scanner_.in_piece()) {
+                release_backend(last_activity_); // the ReadyForQuery's time
+                break;
+            }
+        }
+    }
+}
+
+} // namespace qail::proxy::detail

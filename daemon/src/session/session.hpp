@@ -1,0 +1,226 @@
+// The session of one PostgreSQL-wire client, shared by the files that implement it:
+// client_session.cpp (startup, login, its life), relay.cpp (the client reader and the
+// server pump) and tracking.cpp (what each relayed message owes, prepared statements
+// across backends, setting changes). Private to daemon/src/session.
+//
+// Two coroutines share the session on its worker thread: the client reader (client ->
+// server) and, while a backend is linked, the server pump (server -> client). The
+// reader links a backend at the first message that needs one; the pump releases it at
+// the ReadyForQuery that ends the unit of work the mode pools by. Bodies are not
+// decoded on this path except ReadyForQuery, ParameterStatus and ErrorResponse codes.
+#pragma once
+
+#include "session/client_session.hpp"
+#include "session/wire.hpp"
+
+#include <qail/client/sql_text.hpp>
+#include <qail/client/tls.hpp>
+#include <qail/protocol/startup.hpp>
+#include <qail/protocol/tags.hpp>
+#include <qail/proxy/prepared.hpp>
+#include <qail/proxy/relay_scanner.hpp>
+#include <qail/proxy/session_sql.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+
+namespace qail::proxy::detail {
+
+namespace asio = boost::asio;
+namespace proto = qail::protocol;
+using clock = std::chrono::steady_clock;
+
+// Read buffers start small (an idle client costs little memory) and double, up to
+// read_chunk, whenever a read fills them (COPY, large results).
+inline constexpr std::size_t first_chunk = 8 * 1024;
+inline constexpr std::size_t read_chunk = 64 * 1024;
+inline constexpr std::size_t whole_limit = 64 * 1024;
+
+// Run-time settings a server reports with ParameterStatus when they change; a client's
+// own values are tracked from those reports and re-applied on every backend it uses.
+bool is_tracked_report(std::string_view name);
+
+// Setting names are case-insensitive; the session keys them in lower case.
+std::string lower_name(std::string_view name);
+
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(session_context ctx, client_stream stream, std::string peer, asio::any_io_executor ex)
+        : ctx_(std::move(ctx)), stream_(std::move(stream)), peer_(std::move(peer)), executor_(ex),
+          client_scanner_(64 * 1024 * 1024, whole_limit),
+          server_scanner_(std::size_t{1} << 30, whole_limit) {
+        // Client messages the pooler looks at.
+        for (const char t : {'Q', 'P', 'B', 'D', 'C'})
+            client_scanner_.require_whole(t);
+        // Server messages the pooler looks at; DataRow and CopyData may stream.
+        for (const char t : {'Z', 'S', 'E', 'K', 'R', 'N', 'A'})
+            server_scanner_.require_whole(t);
+    }
+
+    asio::awaitable<void> run();
+
+private:
+    // --- startup and login ---
+    asio::awaitable<bool> startup();
+    asio::awaitable<bool> authenticate(const proto::startup_message& sm);
+    asio::awaitable<bool> greet();
+    asio::awaitable<std::optional<std::string>> read_auth_response();
+
+    // --- relaying ---
+    asio::awaitable<void> client_loop();
+    bool link_now(const pool::binding& b);
+    bool waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
+                clock::time_point started, std::string& out);
+    const pool::binding& current_binding();
+    void linked(pool::pooled_connection conn, clock::time_point at);
+    asio::awaitable<void> server_pump();
+    void release_backend(clock::time_point now = clock::now());
+    void cancel_backend();
+    asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
+                                        std::chrono::milliseconds idle_in_transaction);
+
+    // --- client output: one writer at a time ---
+    bool send_to_client_now(std::string& bytes);
+    asio::awaitable<bool> send_to_client(std::string& bytes);
+    asio::awaitable<void> fatal(std::string_view sqlstate, std::string_view message);
+    void set_state(std::optional<client_state> s);
+
+    session_context ctx_;
+    client_stream stream_;
+    std::string peer_;
+    asio::any_io_executor executor_;
+    relay_scanner client_scanner_;
+    relay_scanner server_scanner_;
+
+    // Identity.
+    std::string user_;
+    std::string database_name_;
+    std::shared_ptr<database_state> db_;
+    std::optional<user_config> user_cfg_;
+    std::int32_t protocol_ = proto::request_code::protocol_3_0;
+    std::int32_t pid_ = 0;
+    std::shared_ptr<session_handle> handle_;
+    // The client's settings (lower-case names), re-applied on every backend it uses:
+    // from its startup packet, then SET/RESET it ran and the server confirmed.
+    std::map<std::string, std::string, std::less<>> params_;
+    std::map<std::string, std::string, std::less<>> startup_params_; // RESET's target
+    std::vector<setting_change> txn_changes_; // confirmed, in a transaction not yet ended
+    // The transaction's savepoints since savepoints_matter_, each with the size
+    // txn_changes_ had when it was set: ROLLBACK TO drops what came after.
+    std::vector<std::pair<std::string, std::size_t>> savepoints_;
+    bool savepoints_matter_ = false; // set at the client's first SET/RESET: scan for them
+    bool error_since_ready_ = false; // an ErrorResponse since the last ReadyForQuery
+    std::vector<setting_change> unnamed_changes_; // those of the unnamed statement
+    std::vector<std::pair<std::string, std::vector<setting_change>>> portal_changes_;
+    std::vector<setting_change> incoming_changes_; // of the Query/Parse being forwarded
+    // What this client's transactions borrow with: tenant and user (set at login) and
+    // params_ as settings, rebuilt when params_dirty_; a backend that already has them
+    // (no reset since an equal list) is not sent them again.
+    pool::binding binding_;
+    bool params_dirty_ = true;
+    bool settings_touched_ = false;   // the linked backend may have had settings changed
+    bool statements_touched_ = false; // ... or prepared statements created or dropped
+    clock::time_point connected_at_ = clock::now();
+
+    // Client input buffer.
+    std::string rx_;
+    std::size_t rx_begin_ = 0, rx_end_ = 0;
+
+    // Link state.
+    std::shared_ptr<pool::pooled_connection> backend_;
+    std::size_t pending_ready_ = 0; // Syncs/Queries forwarded and not yet answered
+    // When each of those was forwarded, oldest first from query_head_ (for
+    // query_duration_seconds); cleared, keeping its capacity, whenever all are answered.
+    std::vector<clock::time_point> query_started_;
+    std::size_t query_head_ = 0;
+    bool unsynced_ = false;        // extended-protocol messages sent since the last Sync
+    bool skip_until_sync_ = false; // after a failed link, drop messages until Sync
+    char last_status_ = 'I';
+    bool closing_ = false;
+    clock::time_point last_activity_ = clock::now(); // last client message or ReadyForQuery
+    std::string close_reason_; // for the disconnect log line: the first cause recorded
+    std::optional<asio::steady_timer> idle_timer_; // the idle watchdog's, when running
+    clock::time_point linked_at_{};
+    // When the event being handled happened: the last read from the client, or the end of
+    // a wait for a backend (one clock read for every use in between).
+    clock::time_point event_at_{};
+    std::optional<client_state> state_;
+
+    // The server pump lives as long as the session and sleeps on pump_wake_ while no
+    // backend is linked; a link sets pump_swallow_ (answers to the preamble, not the
+    // client's) and wakes it. Cheaper than a coroutine spawned per transaction.
+    asio::cancellation_signal pump_cancel_;
+    std::optional<asio::steady_timer> pump_wake_;
+    std::size_t pump_swallow_ = 0;
+    client::error wait_error_; // why the last wait for a backend failed
+    std::string pump_buf_;     // the server pump's read buffer and client batch, kept between
+    std::string pump_out_;     // links so a transaction allocates nothing for them
+
+    // Extended protocol: what each forwarded message will be answered with, in order,
+    // so the proxy can hide answers to its own messages and answer some itself.
+    struct expect {
+        enum class kind : std::uint8_t {
+            parse,
+            bind,
+            describe,
+            execute,
+            close,
+            sync,
+            query,
+            synth
+        };
+        expect(kind w, bool sw, bool f, std::string b, std::shared_ptr<statement_def> d)
+            : what(w), swallow(sw), failed(f), bytes(std::move(b)), def(std::move(d)) {}
+
+        kind what = kind::sync;
+        bool swallow = false;                // an answer to the proxy's own message: not forwarded
+        bool failed = false;                 // an ErrorResponse arrived for it
+        std::string bytes;                   // synth: the message to send the client
+        std::shared_ptr<statement_def> def;  // the mapped statement it concerns
+        std::vector<setting_change> changes; // query/execute: its SETs/RESETs, in order
+        std::size_t next_change = 0;
+    };
+    std::deque<expect> expects_;
+    // Client statement names; looked up by string_view on every Bind (no key copy).
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::shared_ptr<statement_def>, name_hash, std::equal_to<>>
+        statements_;
+    std::shared_ptr<backend_statements> backend_stmts_;
+
+    void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server);
+    bool answer_locally(char type, std::string_view bytes);
+    void prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
+                            bool swallow);
+    std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);
+    void emit_synth(std::string& out);
+    bool on_server_message(char type, std::string_view bytes);
+    void on_ready(char status);
+    void commit_changes();
+    void rollback_changes(const setting_change* to);
+    void release_savepoint(const std::string& name);
+    void note_portal(std::string_view portal, std::vector<setting_change> changes);
+
+    // Client output.
+    bool writing_ = false;
+    std::string pending_out_;
+    bool client_ok_ = true;
+};
+
+} // namespace qail::proxy::detail
