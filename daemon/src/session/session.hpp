@@ -209,7 +209,14 @@ private:
     void prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
                             bool swallow);
     std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);
-    void emit_synth(std::string& out);
+    // Appends the answers the proxy gives itself that are due now (nothing the server
+    // owes comes before them). Inline: it runs around every relayed server message.
+    void emit_synth(std::string& out) {
+        while (!expects_.empty() && expects_.front().what == expect::kind::synth) {
+            out.append(expects_.front().bytes);
+            expects_.pop_front();
+        }
+    }
     bool on_server_message(char type, std::string_view bytes);
     void on_ready(char status);
     void commit_changes();

@@ -20,13 +20,6 @@ std::string deallocate_answer(char status) {
 }
 } // namespace
 
-void session::emit_synth(std::string& out) {
-    while (!expects_.empty() && expects_.front().what == expect::kind::synth) {
-        out.append(expects_.front().bytes);
-        expects_.pop_front();
-    }
-}
-
 std::shared_ptr<statement_def>& session::current_def(std::shared_ptr<statement_def>& def) {
     if (def->stale)
         def = db_->statements.get(def->query, def->param_types);
