@@ -1,9 +1,9 @@
 // SET / RESET statements as the transaction pooler sees them: a small scanner that finds
 // statement boundaries the way PostgreSQL's does, and a parser for the statements that
-// start with SET or RESET (and SAVEPOINT, RELEASE, ROLLBACK, ABORT, which scope them). Values are
-// flattened the way the server flattens SET's arguments (GUC_LIST_QUOTE settings get quoted
-// identifiers), so that set_config(name, value, false) on another connection gives the same
-// setting.
+// start with SET or RESET (and SAVEPOINT, RELEASE, ROLLBACK, ABORT, which scope them).
+// Values are flattened the way the server flattens SET's arguments (GUC_LIST_QUOTE
+// settings get quoted identifiers), so that set_config(name, value, false) on another
+// connection gives the same setting.
 #include <qail/proxy/session_sql.hpp>
 
 #include <array>

@@ -46,9 +46,9 @@ struct setting_change {
 /// the text of one Parse), one per statement that begins with SET or RESET, in order;
 /// with `savepoints`, also one per SAVEPOINT, RELEASE, ROLLBACK and ABORT (COMMIT and
 /// ROLLBACK PREPARED are not listed). Other statements are skipped without being parsed
-/// beyond their first word. Quoting
-/// follows PostgreSQL's scanner (standard_conforming_strings on): '...' with '', E'...',
-/// "...", $tag$...$tag$, -- and nested /* */ comments.
+/// beyond their first word. Quoting follows PostgreSQL's scanner
+/// (standard_conforming_strings on): '...' with '', E'...', "...", $tag$...$tag$, -- and
+/// nested /* */ comments.
 [[nodiscard]] std::vector<setting_change> setting_changes(std::string_view sql,
                                                           bool savepoints = false);
 
