@@ -3,6 +3,8 @@
 // the proxy's server-side ones, and the setting changes a transaction commits.
 #include "session/session.hpp"
 
+#include <algorithm>
+
 namespace qail::proxy::detail {
 
 namespace {
@@ -288,7 +290,7 @@ void session::rollback_changes(const setting_change* to) {
     if (to && to->what == setting_change::kind::rollback_to) {
         for (auto it = savepoints_.rbegin(); it != savepoints_.rend(); ++it) {
             if (it->first == to->name) {
-                txn_changes_.resize(it->second);
+                txn_changes_.resize(std::min(it->second, txn_changes_.size()));
                 savepoints_.erase(it.base(), savepoints_.end()); // it itself stays
                 return;
             }
