@@ -389,20 +389,16 @@ def savepoints_scope_the_settings_carried():
                 assert b.execute("SHOW work_mem").fetchone()[0] == default_wm
                 return a.execute("SHOW work_mem").fetchone()[0]
 
+            def each(*statements):  # one Query per statement
+                for sql in statements:
+                    a.execute(sql)
+
             # A savepoint set before the client's first SET of the session.
-            a.execute("BEGIN")
-            a.execute("SAVEPOINT early")
-            a.execute("SET work_mem = '25MB'")
-            a.execute("ROLLBACK TO SAVEPOINT early")
-            a.execute("COMMIT")
+            each("BEGIN", "SAVEPOINT early", "SET work_mem = '25MB'",
+                 "ROLLBACK TO SAVEPOINT early", "COMMIT")
             assert carried() == default_wm
-            # Simple protocol, one statement per Query.
-            a.execute("BEGIN")
-            a.execute("SET work_mem = '21MB'")
-            a.execute("SAVEPOINT s1")
-            a.execute("SET work_mem = '23MB'")
-            a.execute("ROLLBACK TO s1")
-            a.execute("COMMIT")
+            each("BEGIN", "SET work_mem = '21MB'", "SAVEPOINT s1", "SET work_mem = '23MB'",
+                 "ROLLBACK TO s1", "COMMIT")
             assert carried() == "21MB"
             # RELEASE keeps; nested savepoints; all in one Query.
             a.execute("BEGIN; SAVEPOINT a; SET work_mem = '27MB'; RELEASE SAVEPOINT a; COMMIT")
@@ -412,12 +408,9 @@ def savepoints_scope_the_settings_carried():
                       "ROLLBACK TO a; COMMIT")
             assert carried() == "27MB"
             # An error after the savepoint, recovered from by rolling back to it.
-            a.execute("BEGIN")
-            a.execute("SET work_mem = '39MB'")
-            a.execute("SAVEPOINT s")
+            each("BEGIN", "SET work_mem = '39MB'", "SAVEPOINT s")
             expect_error(lambda: a.execute("SELECT 1/0"), "22012")
-            a.execute("ROLLBACK TO SAVEPOINT s")
-            a.execute("COMMIT")
+            each("ROLLBACK TO SAVEPOINT s", "COMMIT")
             assert carried() == "39MB"
             # Extended protocol (unnamed statements), and psycopg's own nested transaction
             # blocks: SAVEPOINT _pg3_1 ... ROLLBACK TO SAVEPOINT _pg3_1; RELEASE ...
@@ -430,9 +423,7 @@ def savepoints_scope_the_settings_carried():
             with a.transaction():
                 with a.transaction():
                     a.execute("SET work_mem = '41MB'")
-                a.execute("SAVEPOINT \"Mixed\"")
-                a.execute("SET work_mem = '43MB'")
-                a.execute("ROLLBACK TO \"Mixed\"")
+                each("SAVEPOINT \"Mixed\"", "SET work_mem = '43MB'", "ROLLBACK TO \"Mixed\"")
             assert carried() == "41MB"
             # A whole rollback still drops everything.
             a.execute("BEGIN; SET work_mem = '45MB'; SAVEPOINT z; ROLLBACK")
