@@ -407,15 +407,15 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
         binding_.tenant = *user_cfg_->tenant;
         binding_.user = user_;
     }
-    if (!co_await send_to_client(out))
-        co_return false;
     spdlog::info("client {} logged in: user={} database={} auth={} tls={} protocol=3.{}", peer_,
                  user_, database_name_, auth.mechanism(), stream_.ssl() ? "yes" : "no",
                  proto::protocol_minor(protocol_));
-    co_return co_await greet();
+    co_return co_await greet(out); // AuthenticationOk goes out with the greeting
 }
 
-asio::awaitable<bool> session::greet() {
+// Appends the greeting (ParameterStatus, BackendKeyData, ReadyForQuery) to `out`, which
+// holds the end of authentication, and sends it all in one write.
+asio::awaitable<bool> session::greet(std::string& out) {
     // Server parameters come from the first backend of this database.
     std::vector<std::pair<std::string, std::string>> server_params;
     {
@@ -423,6 +423,9 @@ asio::awaitable<bool> session::greet() {
         server_params = db_->server_parameters;
     }
     if (server_params.empty()) {
+        // The first client of the database waits for a connection: tell it it is in.
+        if (!co_await send_to_client(out))
+            co_return false;
         auto conn = co_await db_->pool->acquire();
         if (!conn) {
             spdlog::warn("client {}: database {} unreachable: {}", peer_, database_name_,
@@ -435,7 +438,6 @@ asio::awaitable<bool> session::greet() {
         std::lock_guard lock(db_->mutex);
         db_->server_parameters = server_params;
     }
-    std::string out;
     for (const auto& [name, value] : server_params) {
         const auto mine = params_.find(lower_name(name));
         wire::parameter_status(out, name, mine != params_.end() ? mine->second : value);

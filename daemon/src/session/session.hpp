@@ -75,7 +75,7 @@ private:
     // --- startup and login ---
     asio::awaitable<bool> startup();
     asio::awaitable<bool> authenticate(const proto::startup_message& sm);
-    asio::awaitable<bool> greet();
+    asio::awaitable<bool> greet(std::string& out);
     asio::awaitable<std::optional<std::string>> read_auth_response();
 
     // --- relaying ---
