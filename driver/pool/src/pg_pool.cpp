@@ -123,8 +123,10 @@ struct waiter_guard {
 
 std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executor& ex,
                                                       std::vector<entry_ptr>& drop) {
+    if (idle_.empty())
+        return {};
+    const auto now = clock::now();
     if (config_.max_lifetime.count() > 0) {
-        const auto now = clock::now();
         for (auto it = idle_.begin(); it != idle_.end();) {
             if (past_lifetime(**it, config_, now)) {
                 drop.push_back(std::move(*it));
@@ -148,7 +150,9 @@ std::unique_ptr<pool_entry> pg_pool::pick_idle_locked(const asio::any_io_executo
         idle_.erase(pick);
         // A server that restarted or terminated the backend has said so on the socket
         // (FATAL, then EOF): skip it rather than hand the borrower a dead connection.
-        if (e->conn->server_hung_up()) {
+        // Asked only of a connection idle for a while (the question is a poll() system
+        // call; under load a connection is idle for well under a millisecond).
+        if (now - e->returned >= detail::hangup_check_idle && e->conn->server_hung_up()) {
             drop.push_back(std::move(e));
             ++counters_.destroyed_broken;
             continue;

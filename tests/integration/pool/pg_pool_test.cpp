@@ -573,8 +573,14 @@ TEST_CASE("pool: a backend terminated while idle is skipped at acquire without a
                 auto c = co_await must_acquire(*pool);
                 first = c->backend_pid();
             }
+            const auto released = std::chrono::steady_clock::now();
             co_await exec(*a, "SELECT pg_terminate_backend(" + std::to_string(first) + ")");
             CHECK(co_await eventually([&] { return backend_gone(*a, first); }, 10s));
+            // The pool asks only a connection idle for 10 ms or more whether its server
+            // hung up (detail::hangup_check_idle): make sure this one has been.
+            asio::steady_timer idle(co_await asio::this_coro::executor,
+                                    released + std::chrono::milliseconds(20));
+            co_await idle.async_wait(asio::use_awaitable);
             // The server said FATAL and closed: acquire sees it on the socket (poll, no
             // query) and hands out a new connection whose first query works.
             auto c = co_await must_acquire(*pool);

@@ -21,6 +21,12 @@ namespace qail::pool::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// An idle connection is checked for a server that hung up (a poll() of its socket)
+/// before it is lent only when it has been idle at least this long. A backend killed in
+/// the last few milliseconds surfaces as an error of the borrower's statement instead,
+/// as with pgbouncer's server_check_delay (30 s there).
+inline constexpr std::chrono::milliseconds hangup_check_idle{10};
+
 /// One pooled connection. Owned by exactly one of: the idle list, a waiter it was
 /// handed to, a pooled_connection, or a background clean/ping.
 struct pool_entry {
