@@ -514,8 +514,9 @@ bool may_change_settings(std::string_view sql) noexcept {
 }
 
 bool may_touch_savepoints(std::string_view sql) noexcept {
-    // Only for a session that has changed settings, so byte by byte: one of the words,
-    // in any case, anywhere (`c | 0x20` maps only the letter's two cases onto it).
+    // Run for a session's Query/Parse only once it has changed settings (and once per
+    // new prepared statement), so byte by byte: one of the words, in any case, anywhere
+    // (`c | 0x20` maps only the letter's two cases onto it).
     static constexpr std::array<std::string_view, 4> words{"savepoint", "release", "rollback",
                                                            "abort"};
     const auto at = [&](std::size_t i, std::string_view w) {

@@ -166,6 +166,26 @@ TEST_CASE("metrics: histograms have _bucket, _sum and _count") {
     CHECK(sample(text, R"(qail_proxy_pool_wait_seconds_bucket{database="appdb",le="+Inf"})") == 2);
 }
 
+TEST_CASE("metrics: a duration equal to a bucket's bound counts in that bucket (le)") {
+    prometheus_metrics m("0.1.0", "epoll");
+    m.transaction("appdb", 0.001);
+    m.transaction("appdb", 0.0010001);
+    m.transaction("appdb", 60.0);
+    const std::string text = m.render();
+    INFO(text);
+    const auto bucket = [&](std::string_view le) {
+        return sample(text,
+                      "qail_proxy_transaction_duration_seconds_bucket{database=\"appdb\",le=\"" +
+                          std::string(le) + "\"}");
+    };
+    CHECK(bucket("0.0005") == 0);
+    CHECK(bucket("0.001") == 1);
+    CHECK(bucket("0.0025") == 2);
+    CHECK(bucket("30") == 2);
+    CHECK(bucket("60") == 3);
+    CHECK(bucket("+Inf") == 3);
+}
+
 TEST_CASE("metrics: durations land in their own database's series and their own sink") {
     // A thread remembers the database it recorded last: alternating databases, and a new
     // sink that may sit where a destroyed one was, must not record into the wrong series.
