@@ -707,6 +707,60 @@ def client_close_of_a_foreign_statement_name_touches_nothing():
                 assert b.execute("SELECT %s::int", [i], prepare=True).fetchone()[0] == i
 
 
+def read_messages(s, want):
+    """Reads server messages until their types are `want` (fails on anything else);
+    returns their bodies."""
+    buf, got = b"", []
+    while len(got) < len(want):
+        while len(buf) >= 5 and len(got) < len(want):
+            n = struct.unpack("!I", buf[1:5])[0]
+            if len(buf) < 1 + n:
+                break
+            got.append((chr(buf[0]), buf[5:1 + n]))
+            buf = buf[1 + n:]
+            assert [t for t, _ in got] == want[:len(got)], got
+        if len(got) < len(want):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError("the proxy closed the connection after %s" % got)
+            buf += chunk
+    assert not buf, "unexpected bytes after %s" % got
+    return [body for _, body in got]
+
+
+@test
+def backend_output_is_relayed_while_the_client_is_silent():
+    # The client reader relays the answers to what it sent itself when nothing more is
+    # needed from the client for them; otherwise the server pump takes over. Both the
+    # answers to a Flush (no Sync) and a server's FATAL in an idle transaction must reach
+    # a client that sends nothing more.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        c = p.connect("alice")
+        s = socket.socket(fileno=os.dup(c.pgconn.socket))
+        s.settimeout(5)
+        parse = b"\0SELECT $1::int\0" + struct.pack("!h", 0)
+        bind = b"\0\0" + struct.pack("!hhi", 0, 1, 1) + b"7" + struct.pack("!h", 0)
+        execute = b"\0" + struct.pack("!i", 0)
+        s.sendall(pg_message(b"P", parse) + pg_message(b"D", b"S\0") + pg_message(b"H"))
+        read_messages(s, ["1", "t", "T"])
+        s.sendall(pg_message(b"B", bind) + pg_message(b"E", execute) + pg_message(b"H"))
+        row = read_messages(s, ["2", "D", "C"])[1]
+        assert row.endswith(b"7"), row
+        s.sendall(pg_message(b"S"))
+        read_messages(s, ["Z"])
+        s.sendall(pg_message(b"Q", b"BEGIN; SELECT pg_backend_pid()\0"))
+        row = read_messages(s, ["C", "T", "D", "C", "Z"])[2]
+        pid = int(row[6:])
+        with admin_conn() as adm:
+            adm.execute("SELECT pg_terminate_backend(%s)", [pid])
+        data = read_until_closed(s)
+        assert b"57P01" in data and b"08006" in data, data
+        s.close()
+        c.close()
+        with p.connect("bob") as b:
+            assert b.execute("SELECT 1").fetchone()[0] == 1
+
+
 @test
 def many_idle_clients_then_all_query():
     n = 300

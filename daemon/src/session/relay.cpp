@@ -98,6 +98,7 @@ void session::release_backend(clock::time_point now) {
     if (closing_ && (pending_ready_ > 0 || unsynced_))
         conn.mark_broken(); // mid-exchange: its state is unknown
     backend_.reset();
+    pump_active_ = false;
     backend_stmts_.reset();
     expects_.clear();
     pending_ready_ = 0;
@@ -311,8 +312,9 @@ asio::awaitable<void> session::client_loop() {
                     continue;
                 }
                 // Reset, the client's settings and tenant binding go first, in this write.
-                pump_swallow_ = (**backend_).take_preamble(to_server);
-                pump_wake_->cancel();
+                link_swallow_ = (**backend_).take_preamble(to_server);
+                preamble_failed_ = false;
+                preamble_error_.clear();
             }
             forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
             if (type == 'Q' && !incoming_changes_.empty() && !expects_.empty() &&
@@ -347,17 +349,30 @@ asio::awaitable<void> session::client_loop() {
         }
         if (closing_)
             co_return;
+        if (backend_ && !pump_active_) {
+            // Everything sent is answered without more from the client (the common case):
+            // the client reader waits for the answers itself, no wake-up of the pump.
+            // Otherwise the pump relays from here on, while the client reader reads on.
+            if (pending_ready_ > 0 && !unsynced_ && !client_scanner_.in_piece()) {
+                const bool goes_on = co_await relay_backend(true);
+                if (!goes_on)
+                    co_return;
+            } else {
+                pump_active_ = true;
+                pump_wake_->cancel();
+            }
+        }
     }
 }
 
-// Relays every backend the session links, one after the other, until the session ends:
-// server -> client for one linked backend until the ReadyForQuery that releases it (or
-// the link fails), then waits for the next link. One coroutine for the session's life,
-// not one per link (each would be a frame allocated per transaction). A failure that
-// ends the session returns from here; the end of a link breaks out to the wait.
+// The server pump: relays the linked backend for the client reader once the client may
+// send more before the backend's answers come (COPY FROM STDIN, a transaction left
+// open, extended messages without a Sync); sleeps on pump_wake_ in between. One
+// coroutine for the session's life, not one per link (each would be a frame allocated
+// per transaction).
 asio::awaitable<void> session::server_pump() {
     for (;;) {
-        while (!backend_) {
+        while (!backend_ || !pump_active_) {
             if (closing_)
                 co_return;
             pump_wake_->expires_at(clock::time_point::max());
@@ -365,152 +380,171 @@ asio::awaitable<void> session::server_pump() {
             if (closing_)
                 co_return;
         }
-        const std::shared_ptr<pool::pooled_connection> backend = backend_;
-        std::size_t swallow = std::exchange(pump_swallow_, 0);
-        auto& conn = **backend;
-        const auto mode = db_->cfg.mode;
-        // Reused across links: at a release everything read has been consumed.
-        std::string& buf = pump_buf_;
-        if (buf.empty())
-            buf.resize(first_chunk);
-        std::size_t begin = 0, end = 0;
-        std::string& out = pump_out_;
+        const bool goes_on = co_await relay_backend(false);
+        if (!goes_on)
+            co_return;
+    }
+}
+
+// Server -> client for the linked backend until the ReadyForQuery that releases it, or,
+// for the client reader (`for_client_reader`), until the backend owes nothing more
+// without more from the client: then the pump takes over. False when the session ends.
+asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
+    const std::shared_ptr<pool::pooled_connection> backend = backend_;
+    auto& conn = **backend;
+    std::string& buf = pump_buf_;
+    if (buf.empty())
+        buf.resize(first_chunk);
+    std::string& out = pump_out_;
+    for (;;) {
+        if (pump_begin_ == pump_end_)
+            pump_begin_ = pump_end_ = 0;
+        auto r = co_await conn.raw_read_some(
+            std::span<char>(buf.data() + pump_end_, buf.size() - pump_end_));
+        if (backend_ != backend)
+            co_return true; // released meanwhile (client gone)
+        if (r.error) {
+            spdlog::warn("client {}: server connection lost: {}", peer_, r.error.message());
+            closing_ = true;
+            backend_.reset();
+            co_await fatal("08006", "server connection lost");
+            stream_.close();
+            co_return false;
+        }
+        pump_end_ += r.bytes;
+        if (pump_end_ == buf.size() && buf.size() < read_chunk)
+            buf.resize(buf.size() * 2);
         out.clear();
-        bool preamble_failed = false;
-        std::string preamble_error;
-        for (;;) {
-            if (begin == end)
-                begin = end = 0;
-            auto r =
-                co_await conn.raw_read_some(std::span<char>(buf.data() + end, buf.size() - end));
-            if (backend_ != backend)
-                break; // released meanwhile (client gone)
-            if (r.error) {
-                spdlog::warn("client {}: server connection lost: {}", peer_, r.error.message());
-                closing_ = true;
-                backend_.reset();
-                co_await fatal("08006", "server connection lost");
-                stream_.close();
-                co_return;
-            }
-            end += r.bytes;
-            if (end == buf.size() && buf.size() < read_chunk)
-                buf.resize(buf.size() * 2);
-            bool release = false;
-            for (;;) {
-                const std::string_view unread{buf.data() + begin, end - begin};
-                const auto step = server_scanner_.next(unread);
-                if (step.what == scan_step::kind::bad_length) {
-                    spdlog::error("client {}: server sent an invalid message length", peer_);
-                    conn.mark_broken();
-                    closing_ = true;
-                    backend_.reset();
-                    co_await fatal("08P01", "server protocol violation");
-                    stream_.close();
-                    co_return;
-                }
-                if (step.what == scan_step::kind::need_more) {
-                    make_room(buf, begin, end, unread.size() + step.size);
-                    break;
-                }
-                const std::string_view bytes = unread.substr(0, step.size);
-                begin += step.size;
-                if (swallow > 0) {
-                    if (step.what == scan_step::kind::message) {
-                        if (step.type == 'E') {
-                            preamble_failed = true;
-                            if (preamble_error.empty())
-                                preamble_error = std::string(wire::error_sqlstate(bytes.substr(5)));
-                        } else if (step.type == 'Z') {
-                            --swallow;
-                            if (swallow == 0 && preamble_failed) {
-                                spdlog::error("client {}: resetting the server connection failed "
-                                              "(SQLSTATE {}); client disconnected",
-                                              peer_, preamble_error);
-                                conn.mark_broken();
-                                closing_ = true;
-                                backend_.reset();
-                                co_await fatal("08006", "could not prepare the server connection "
-                                                        "(reset or settings failed: SQLSTATE " +
-                                                            preamble_error + ")");
-                                stream_.close();
-                                co_return;
-                            }
-                        }
-                    }
-                    continue;
-                }
-                if (step.what == scan_step::kind::message) {
-                    emit_synth(out);
-                    const bool forward = on_server_message(step.type, bytes);
-                    if (!forward) {
-                        emit_synth(out);
-                        continue;
-                    }
-                    if (step.type == 'Z' && bytes.size() == 6) {
-                        last_status_ = bytes[5];
-                        const auto now = clock::now();
-                        last_activity_ = now;
-                        on_ready(last_status_);
-                        if (pending_ready_ > 0)
-                            --pending_ready_;
-                        if (query_head_ < query_started_.size()) {
-                            ctx_.state->metrics().query(
-                                database_name_,
-                                std::chrono::duration<double>(now - query_started_[query_head_++])
-                                    .count());
-                            if (query_head_ == query_started_.size()) {
-                                query_started_.clear();
-                                query_head_ = 0;
-                            }
-                        }
-                        if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
-                            (last_status_ == 'I' || mode == pool_mode::statement))
-                            release = true;
-                        if (mode == pool_mode::statement && last_status_ != 'I') {
-                            // A transaction slipped past the BEGIN check (e.g. in a function).
-                            out.append(bytes);
-                            (void)co_await send_to_client(out);
-                            conn.mark_broken();
-                            closing_ = true;
-                            backend_.reset();
-                            co_await fatal("25000",
-                                           "transaction blocks are not allowed in statement "
-                                           "pooling mode");
-                            stream_.close();
-                            co_return;
-                        }
-                    } else if (step.type == 'S') {
-                        proto::parameter_status ps;
-                        if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
-                            auto name = lower_name(ps.name);
-                            const auto it = params_.find(name);
-                            if (it == params_.end() || it->second != ps.value) {
-                                params_.insert_or_assign(std::move(name), std::string(ps.value));
-                                params_dirty_ = true;
-                            }
-                        }
-                    } else if (step.type == 'E') {
-                        ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
-                    }
-                }
-                out.append(bytes);
-                if (step.what == scan_step::kind::message)
-                    emit_synth(out);
-            }
-            if (!send_to_client_now(out))
+        bool copy_in = false;
+        const relayed step = take_server_bytes(out, copy_in);
+        if (step == relayed::bad_length || step == relayed::preamble_failed ||
+            step == relayed::transaction_in_statement_mode) {
+            conn.mark_broken();
+            closing_ = true;
+            backend_.reset();
+            if (step == relayed::bad_length) {
+                spdlog::error("client {}: server sent an invalid message length", peer_);
+                co_await fatal("08P01", "server protocol violation");
+            } else if (step == relayed::preamble_failed) {
+                spdlog::error("client {}: resetting the server connection failed "
+                              "(SQLSTATE {}); client disconnected",
+                              peer_, preamble_error_);
+                co_await fatal("08006", "could not prepare the server connection "
+                                        "(reset or settings failed: SQLSTATE " +
+                                            preamble_error_ + ")");
+            } else {
+                // A transaction slipped past the BEGIN check (e.g. in a function).
                 (void)co_await send_to_client(out);
-            if (!client_ok_) {
-                closing_ = true;
-                stream_.close();
+                co_await fatal("25000", "transaction blocks are not allowed in statement "
+                                        "pooling mode");
             }
-            if (backend_ != backend)
-                break;
-            if (release && begin == end && !server_scanner_.in_piece()) {
-                release_backend(last_activity_); // the ReadyForQuery's time
-                break;
+            stream_.close();
+            co_return false;
+        }
+        if (!send_to_client_now(out))
+            (void)co_await send_to_client(out);
+        if (!client_ok_) {
+            closing_ = true;
+            stream_.close();
+        }
+        if (backend_ != backend)
+            co_return true;
+        if (step == relayed::released && pump_begin_ == pump_end_ && !server_scanner_.in_piece()) {
+            release_backend(last_activity_); // the ReadyForQuery's time
+            co_return true;
+        }
+        if (closing_)
+            co_return !for_client_reader;
+        if (for_client_reader && (copy_in || pending_ready_ == 0)) {
+            pump_active_ = true;
+            pump_wake_->cancel();
+            co_return true;
+        }
+    }
+}
+
+// Relays the complete messages read from the linked backend (pump_buf_ between
+// pump_begin_ and pump_end_) into `out`, doing the pooler's bookkeeping on the way;
+// `copy_in` is set when the server started a COPY that waits for the client's data.
+session::relayed session::take_server_bytes(std::string& out, bool& copy_in) {
+    const auto mode = db_->cfg.mode;
+    const std::string& buf = pump_buf_;
+    relayed result = relayed::more;
+    for (;;) {
+        const std::string_view unread{buf.data() + pump_begin_, pump_end_ - pump_begin_};
+        const auto step = server_scanner_.next(unread);
+        if (step.what == scan_step::kind::bad_length)
+            return relayed::bad_length;
+        if (step.what == scan_step::kind::need_more) {
+            make_room(pump_buf_, pump_begin_, pump_end_, unread.size() + step.size);
+            return result;
+        }
+        const std::string_view bytes = unread.substr(0, step.size);
+        pump_begin_ += step.size;
+        if (link_swallow_ > 0) {
+            // Answers to the link's preamble (reset, settings, binding): not the client's.
+            if (step.what == scan_step::kind::message) {
+                if (step.type == 'E') {
+                    preamble_failed_ = true;
+                    if (preamble_error_.empty())
+                        preamble_error_ = std::string(wire::error_sqlstate(bytes.substr(5)));
+                } else if (step.type == 'Z') {
+                    --link_swallow_;
+                    if (link_swallow_ == 0 && preamble_failed_)
+                        return relayed::preamble_failed;
+                }
+            }
+            continue;
+        }
+        if (step.what == scan_step::kind::message) {
+            emit_synth(out);
+            const bool forward = on_server_message(step.type, bytes);
+            if (!forward) {
+                emit_synth(out);
+                continue;
+            }
+            if (step.type == 'Z' && bytes.size() == 6) {
+                last_status_ = bytes[5];
+                const auto now = clock::now();
+                last_activity_ = now;
+                on_ready(last_status_);
+                if (pending_ready_ > 0)
+                    --pending_ready_;
+                if (query_head_ < query_started_.size()) {
+                    ctx_.state->metrics().query(
+                        database_name_,
+                        std::chrono::duration<double>(now - query_started_[query_head_++]).count());
+                    if (query_head_ == query_started_.size()) {
+                        query_started_.clear();
+                        query_head_ = 0;
+                    }
+                }
+                if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
+                    (last_status_ == 'I' || mode == pool_mode::statement))
+                    result = relayed::released;
+                if (mode == pool_mode::statement && last_status_ != 'I') {
+                    out.append(bytes);
+                    return relayed::transaction_in_statement_mode;
+                }
+            } else if (step.type == 'S') {
+                proto::parameter_status ps;
+                if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
+                    auto name = lower_name(ps.name);
+                    const auto it = params_.find(name);
+                    if (it == params_.end() || it->second != ps.value) {
+                        params_.insert_or_assign(std::move(name), std::string(ps.value));
+                        params_dirty_ = true;
+                    }
+                }
+            } else if (step.type == 'E') {
+                ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
+            } else if (step.type == 'G' || step.type == 'W') {
+                copy_in = true;
             }
         }
+        out.append(bytes);
+        if (step.what == scan_step::kind::message)
+            emit_synth(out);
     }
 }
 

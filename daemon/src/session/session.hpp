@@ -86,6 +86,16 @@ private:
     const pool::binding& current_binding();
     void linked(pool::pooled_connection conn, clock::time_point at);
     asio::awaitable<void> server_pump();
+    asio::awaitable<bool> relay_backend(bool for_client_reader);
+    // What relaying the bytes read from the backend came to.
+    enum class relayed : std::uint8_t {
+        more,     // the link goes on
+        released, // the ReadyForQuery that ends the mode's unit of work
+        bad_length,
+        preamble_failed,
+        transaction_in_statement_mode,
+    };
+    relayed take_server_bytes(std::string& out, bool& copy_in);
     void release_backend(clock::time_point now = clock::now());
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
@@ -158,15 +168,21 @@ private:
     clock::time_point event_at_{};
     std::optional<client_state> state_;
 
-    // The server pump lives as long as the session and sleeps on pump_wake_ while no
-    // backend is linked; a link sets pump_swallow_ (answers to the preamble, not the
-    // client's) and wakes it. Cheaper than a coroutine spawned per transaction.
+    // The linked backend is read by the client reader while it waits for the answers to
+    // what it sent, or by the server pump (pump_active_), which lives as long as the
+    // session and sleeps on pump_wake_ until a link needs it.
     asio::cancellation_signal pump_cancel_;
     std::optional<asio::steady_timer> pump_wake_;
-    std::size_t pump_swallow_ = 0;
-    client::error wait_error_; // why the last wait for a backend failed
-    std::string pump_buf_;     // the server pump's read buffer and client batch, kept between
-    std::string pump_out_;     // links so a transaction allocates nothing for them
+    bool pump_active_ = false;
+    std::size_t link_swallow_ = 0; // answers to the link's preamble still to hide
+    bool preamble_failed_ = false;
+    std::string preamble_error_; // the SQLSTATE of the preamble's first error
+    client::error wait_error_;   // why the last wait for a backend failed
+    // The backend's read buffer (read up to pump_end_, relayed up to pump_begin_) and the
+    // client batch, kept between links so a transaction allocates nothing for them.
+    std::string pump_buf_;
+    std::size_t pump_begin_ = 0, pump_end_ = 0;
+    std::string pump_out_;
 
     // Extended protocol: what each forwarded message will be answered with, in order,
     // so the proxy can hide answers to its own messages and answer some itself.
