@@ -84,8 +84,9 @@ void session::release_backend(clock::time_point now) {
     ctx_.state->metrics().transaction(name,
                                       std::chrono::duration<double>(now - linked_at_).count());
     auto& conn = **backend_;
-    spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})", peer_,
-                  conn.backend_pid(), last_status_, pending_ready_, unsynced_);
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})",
+                      peer_, conn.backend_pid(), last_status_, pending_ready_, unsynced_);
     if (settings_touched_ || params_dirty_ || db_->cfg.mode == pool_mode::session)
         backend_->settings_changed();
     settings_touched_ = false;
@@ -159,7 +160,8 @@ void session::linked(pool::pooled_connection conn, clock::time_point at) {
     backend_ = std::allocate_shared<pool::pooled_connection>(
         asio::recycling_allocator<pool::pooled_connection>(), std::move(conn));
     auto& c = **backend_;
-    spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
     backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
     if (!backend_stmts_) {
         backend_stmts_ = std::make_shared<backend_statements>(db_->cfg.max_prepared_statements);
@@ -233,6 +235,7 @@ asio::awaitable<void> session::client_loop() {
                 }
                 continue;
             }
+            names_statements_ = true; // unless the SQL below says otherwise
             if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P')) {
                 // The SQL text: Query body, or Parse's after the statement name.
                 std::string_view body = bytes.substr(5);
@@ -245,7 +248,8 @@ asio::awaitable<void> session::client_loop() {
                 std::string refusal;
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();
-                if (client::touches_prepared_statements(body))
+                names_statements_ = client::touches_prepared_statements(body);
+                if (names_statements_)
                     statements_touched_ = true;
                 const bool sets = mode != pool_mode::session && may_change_settings(body);
                 if (sets)

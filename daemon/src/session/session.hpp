@@ -142,6 +142,7 @@ private:
     bool params_dirty_ = true;
     bool settings_touched_ = false;   // the linked backend may have had settings changed
     bool statements_touched_ = false; // ... or prepared statements created or dropped
+    bool names_statements_ = true; // the message being relayed may say PREPARE or DEALLOCATE
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -226,13 +227,13 @@ private:
                             bool swallow);
     std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);
     // Appends the answers the proxy gives itself that are due now (nothing the server
-    // owes comes before them). Inline: it runs around every relayed server message.
+    // owes comes before them). The check is inline: it runs around every relayed server
+    // message, and there is rarely anything to append.
     void emit_synth(std::string& out) {
-        while (!expects_.empty() && expects_.front().what == expect::kind::synth) {
-            out.append(expects_.front().bytes);
-            expects_.pop_front();
-        }
+        if (!expects_.empty() && expects_.front().what == expect::kind::synth)
+            emit_synth_due(out);
     }
+    void emit_synth_due(std::string& out);
     bool on_server_message(char type, std::string_view bytes);
     void on_ready(char status);
     void commit_changes();
