@@ -2,6 +2,7 @@
 #include "server/shared_state.hpp"
 
 #include <qail/protocol/md5_password.hpp>
+#include <qail/proxy/secure_random.hpp>
 
 #include <array>
 #include <boost/asio/post.hpp>
@@ -171,8 +172,7 @@ void shared_state::create_pools(boost::asio::any_io_executor maintenance) {
 std::int32_t shared_state::register_session(std::shared_ptr<session_handle> h, std::string& key,
                                             std::size_t key_size) {
     key.assign(key_size, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key_size)) != 1)
-        throw std::runtime_error("the system random number generator failed");
+    secure_random(std::span(reinterpret_cast<std::uint8_t*>(key.data()), key_size));
     std::lock_guard lock(mutex_);
     std::int32_t pid = 0;
     do {

@@ -2,9 +2,9 @@
 #include <qail/protocol/authentication.hpp>
 #include <qail/protocol/sha256.hpp>
 #include <qail/proxy/client_auth.hpp>
+#include <qail/proxy/secure_random.hpp>
 
 #include <array>
-#include <openssl/rand.h>
 #include <stdexcept>
 
 namespace qail::proxy {
@@ -16,8 +16,7 @@ namespace {
 template <std::size_t N>
 std::array<std::uint8_t, N> random_bytes() {
     std::array<std::uint8_t, N> out{};
-    if (RAND_bytes(out.data(), static_cast<int>(N)) != 1)
-        throw std::runtime_error("the system random number generator failed");
+    secure_random(out);
     return out;
 }
 
