@@ -304,7 +304,7 @@ asio::awaitable<void> session::client_loop() {
                     set_state(client_state::waiting);
                     const auto started = event_at_;
                     std::optional<pool::pooled_connection> conn;
-                    co_await db_->pool->acquire_into(b, conn, wait_error_);
+                    co_await db_->pool->acquire_into(b, conn, wait_error_, &wait_slot_);
                     linked_ok = waited(conn, wait_error_, started, to_client);
                 }
                 if (!linked_ok) {

@@ -142,7 +142,7 @@ private:
     bool params_dirty_ = true;
     bool settings_touched_ = false;   // the linked backend may have had settings changed
     bool statements_touched_ = false; // ... or prepared statements created or dropped
-    bool names_statements_ = true; // the message being relayed may say PREPARE or DEALLOCATE
+    bool names_statements_ = true;    // the message being relayed may say PREPARE or DEALLOCATE
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -179,6 +179,7 @@ private:
     bool preamble_failed_ = false;
     std::string preamble_error_; // the SQLSTATE of the preamble's first error
     client::error wait_error_;   // why the last wait for a backend failed
+    pool::wait_slot wait_slot_;  // the waiter kept between waits
     // The backend's read buffer (read up to pump_end_, relayed up to pump_begin_) and the
     // client batch, kept between links so a transaction allocates nothing for them.
     std::string pump_buf_;

@@ -179,7 +179,7 @@ asio::awaitable<client::result<pooled_connection>> pg_pool::acquire(const bindin
 // bigger one is a malloc and a free per wait): no result<> or client::error in it, the
 // connect and test_on_acquire paths in coroutines of their own.
 asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pooled_connection>& out,
-                                            client::error& failure) {
+                                            client::error& failure, wait_slot* slot) {
     if (!b.preambles) // shared with copies of `b`, so that the caller's object keeps it
         b.preambles = std::make_shared<detail::preamble_cache>();
     auto self = shared_from_this();
@@ -190,9 +190,12 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
     const pool_config& cfg = config_;
     const auto deadline = start + cfg.acquire_timeout;
 
-    const auto record_wait = [this, start](bool success) {
+    // One lock for the wait's counters and, when `reset`, the reset's.
+    const auto record_wait = [this, start](bool success, bool reset = false) {
         const double waited = std::chrono::duration<double>(clock::now() - start).count();
         std::lock_guard lock(mutex_);
+        if (reset)
+            ++counters_.resets;
         counters_.wait_seconds_total += waited;
         counters_.wait_seconds_max = std::max(counters_.wait_seconds_max, waited);
         if (success)
@@ -217,8 +220,19 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 ++connecting_;
                 connect = true;
             } else {
-                // From Asio's per-thread cache: a waiter per wait, not a malloc per wait.
-                w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(), ex);
+                // The caller's kept waiter when nothing else holds it (a wake-up posted
+                // from another thread may); else one from Asio's per-thread cache.
+                if (slot && slot->waiter_ && slot->waiter_.use_count() == 1 &&
+                    slot->waiter_->executor == ex) {
+                    w = slot->waiter_;
+                    w->got = pool_waiter::outcome::pending;
+                    w->entry.reset();
+                } else {
+                    w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(),
+                                                          ex);
+                    if (slot)
+                        slot->waiter_ = w;
+                }
                 waiters_.push_back(w);
             }
             if (!drop.empty())
@@ -277,11 +291,12 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 co_return;
         }
 
-        if (prepare_borrow(*e, b)) {
-            std::lock_guard lock(mutex_);
-            ++counters_.resets;
-        }
+        const bool reset = prepare_borrow(*e, b);
         if (cfg.test_on_acquire) {
+            if (reset) {
+                std::lock_guard lock(mutex_);
+                ++counters_.resets;
+            }
             const bool healthy = co_await test_borrow(*e, b);
             if (!healthy) {
                 retire(std::move(e), &pool_stats::destroyed_health);
@@ -295,7 +310,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
             }
         }
         e->writes_at_acquire = e->conn->writes();
-        record_wait(true);
+        record_wait(true, reset && !cfg.test_on_acquire);
         out = pooled_connection(std::move(self), std::move(e));
         co_return;
     }

@@ -939,6 +939,52 @@ TEST_CASE("pool: acquire_into hands over the connection, or the error, through i
     }
 }
 
+TEST_CASE("pool: a kept wait_slot serves wait after wait, timeouts included") {
+    run_async([&]() -> asio::awaitable<void> {
+        const auto& server = env().pg15;
+        auto config = small_config(1);
+        config.acquire_timeout = 300ms;
+        auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                    options_for(server, env().scram), config, "slotdb");
+        auto ex = co_await asio::this_coro::executor;
+        const binding b{};
+        wait_slot slot;
+        client::error failure;
+        std::optional<pooled_connection> held;
+        co_await pool->acquire_into(b, held, failure, &slot);
+        REQUIRE(held.has_value());
+        const auto give_back_when_waited_for = [&]() -> asio::awaitable<void> {
+            CHECK(co_await eventually(
+                [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 1; }, 5s));
+            held.reset();
+        };
+        for (int round = 0; round < 4; ++round) {
+            INFO("round ", round);
+            // Every other round, the wait first times out with the same slot.
+            if (round % 2 == 1) {
+                std::optional<pooled_connection> none;
+                failure = {};
+                co_await pool->acquire_into(b, none, failure, &slot);
+                CHECK_FALSE(none.has_value());
+                CHECK(failure.code == make_error_code(pool_errc::acquire_timeout));
+            }
+            asio::co_spawn(ex, give_back_when_waited_for(), report_failure);
+            std::optional<pooled_connection> next;
+            failure = {};
+            co_await pool->acquire_into(b, next, failure, &slot);
+            REQUIRE(next.has_value());
+            CHECK_FALSE(failure.code);
+            CHECK(co_await scalar(**next, "SELECT 1") == "1");
+            held = std::move(next);
+        }
+        const auto s = pool->stats();
+        CHECK(s.waiting == 0);
+        CHECK(s.acquire_timeouts == 2);
+        held.reset();
+        co_await pool->close(1s);
+    });
+}
+
 TEST_CASE("pool: close wakes waiters and refuses new borrowers") {
     run_async([&]() -> asio::awaitable<void> {
         const auto& server = env().pg18;

@@ -30,6 +30,13 @@ struct pool_waiter; // one acquire() queued for a connection
 struct maintenance_loop;
 } // namespace detail
 
+/// A waiter kept by one caller of pg_pool::acquire_into() between its waits (see
+/// there). Keep it on the caller's side, used from one executor.
+class wait_slot {
+    friend class pg_pool;
+    std::shared_ptr<detail::pool_waiter> waiter_;
+};
+
 /// A borrowed connection. Move-only; the destructor returns it (release()).
 /// Use it from one coroutine at a time. Do not close() it: discard() instead.
 class pooled_connection {
@@ -104,8 +111,12 @@ public:
     /// frame is small enough for Asio's per-thread cache, where acquire()'s, holding a
     /// result<>, is a malloc and a free on every wait. `b`, `out` and `failure` must
     /// stay valid until it completes.
-    [[nodiscard]] boost::asio::awaitable<void>
-    acquire_into(const binding& b, std::optional<pooled_connection>& out, client::error& failure);
+    /// `slot`, when given, keeps the waiter (and its timer) between calls on one
+    /// executor, so that a wait does not construct them each time.
+    [[nodiscard]] boost::asio::awaitable<void> acquire_into(const binding& b,
+                                                            std::optional<pooled_connection>& out,
+                                                            client::error& failure,
+                                                            wait_slot* slot = nullptr);
 
     /// acquire() without waiting: an idle connection with `b` queued as it would be, or
     /// nothing when acquire() would have to connect, wait, or test the connection first
