@@ -82,7 +82,7 @@ void session::set_state(std::optional<client_state> s) {
     ctx_.state->metrics().client_state_changed(state_, s);
     state_ = s;
     if (handle_ && s)
-        handle_->state.store(static_cast<int>(*s));
+        handle_->state.store(static_cast<int>(*s), std::memory_order_relaxed); // a report
 }
 
 // The common case of send_to_client, without a coroutine: when no write is in progress

@@ -10,7 +10,7 @@ namespace {
 // A message of `needed` bytes starts at `begin` of `buf` (read up to `end`) and is not
 // all there: moves the unread bytes to the front when the message would not fit behind
 // them, and grows `buf` when it cannot hold the message at all.
-void make_room(std::string& buf, std::size_t& begin, std::size_t& end, std::size_t needed) {
+void make_room(read_buffer& buf, std::size_t& begin, std::size_t& end, std::size_t needed) {
     if (begin + needed <= buf.size())
         return;
     std::memmove(buf.data(), buf.data() + begin, end - begin);
@@ -396,7 +396,7 @@ asio::awaitable<void> session::server_pump() {
 asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
     const std::shared_ptr<pool::pooled_connection> backend = backend_;
     auto& conn = **backend;
-    std::string& buf = pump_buf_;
+    read_buffer& buf = pump_buf_;
     if (buf.empty())
         buf.resize(first_chunk);
     std::string& out = pump_out_;
@@ -472,7 +472,7 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
 // `copy_in` is set when the server started a COPY that waits for the client's data.
 session::relayed session::take_server_bytes(std::string& out, bool& copy_in) {
     const auto mode = db_->cfg.mode;
-    const std::string& buf = pump_buf_;
+    const read_buffer& buf = pump_buf_;
     relayed result = relayed::more;
     for (;;) {
         const std::string_view unread{buf.data() + pump_begin_, pump_end_ - pump_begin_};

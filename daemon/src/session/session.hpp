@@ -21,6 +21,7 @@
 #include <qail/proxy/relay_scanner.hpp>
 #include <qail/proxy/session_sql.hpp>
 
+#include <algorithm>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +34,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
 
@@ -47,6 +49,28 @@ using clock = std::chrono::steady_clock;
 inline constexpr std::size_t first_chunk = 8 * 1024;
 inline constexpr std::size_t read_chunk = 64 * 1024;
 inline constexpr std::size_t whole_limit = 64 * 1024;
+
+// A read buffer: what it adds when it grows is not zeroed (reads fill it), so the pages
+// of an idle client's buffers are not touched until data comes.
+class read_buffer {
+public:
+    [[nodiscard]] char* data() noexcept { return bytes_.get(); }
+    [[nodiscard]] const char* data() const noexcept { return bytes_.get(); }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    // Grows (or shrinks) to `n` bytes, keeping the first min(n, size()).
+    void resize(std::size_t n) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(n);
+        if (size_ > 0)
+            std::memcpy(bigger.get(), bytes_.get(), std::min(n, size_));
+        bytes_ = std::move(bigger);
+        size_ = n;
+    }
+
+private:
+    std::unique_ptr<char[]> bytes_;
+    std::size_t size_ = 0;
+};
 
 // Run-time settings a server reports with ParameterStatus when they change; a client's
 // own values are tracked from those reports and re-applied on every backend it uses.
@@ -146,7 +170,7 @@ private:
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
-    std::string rx_;
+    read_buffer rx_;
     std::size_t rx_begin_ = 0, rx_end_ = 0;
 
     // Link state.
@@ -182,7 +206,7 @@ private:
     pool::wait_slot wait_slot_;  // the waiter kept between waits
     // The backend's read buffer (read up to pump_end_, relayed up to pump_begin_) and the
     // client batch, kept between links so a transaction allocates nothing for them.
-    std::string pump_buf_;
+    read_buffer pump_buf_;
     std::size_t pump_begin_ = 0, pump_end_ = 0;
     std::string pump_out_;
 
