@@ -200,7 +200,43 @@ std::shared_ptr<const jwt_verifier> jwt_verifier::create(const jwt_config& cfg) 
 
 boost::system::result<jwt_identity>
 jwt_verifier::verify(std::string_view token, std::chrono::system_clock::time_point now) const {
-    using out = boost::system::result<jwt_identity>;
+    {
+        std::lock_guard lock(cache_mutex_);
+        if (const auto it = cache_.find(token); it != cache_.end())
+            return in_time(it->second, now);
+    }
+    auto v = check(token);
+    if (!v)
+        return v.error();
+    auto r = in_time(*v, now);
+    if (r) {
+        std::lock_guard lock(cache_mutex_);
+        if (cache_.size() >= cache_capacity)
+            cache_.clear();
+        cache_.emplace(std::string(token), std::move(*v));
+    }
+    return r;
+}
+
+std::size_t jwt_verifier::cached_tokens() const {
+    std::lock_guard lock(cache_mutex_);
+    return cache_.size();
+}
+
+boost::system::result<jwt_identity>
+jwt_verifier::in_time(const verified& v, std::chrono::system_clock::time_point now) const {
+    const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
+    const auto leeway = static_cast<double>(cfg_.leeway.count());
+    if (v.exp && now_s >= *v.exp + leeway)
+        return make_error_code(jwt_errc::expired);
+    if (v.nbf && now_s + leeway < *v.nbf)
+        return make_error_code(jwt_errc::not_yet_valid);
+    return v.identity;
+}
+
+// Everything about a token but the time: its form, signature, issuer and audience.
+boost::system::result<jwt_verifier::verified> jwt_verifier::check(std::string_view token) const {
+    using out = boost::system::result<verified>;
     const auto fail = [](jwt_errc e) { return out(boost::system::in_place_error, e); };
 
     const auto dot1 = token.find('.');
@@ -258,12 +294,6 @@ jwt_verifier::verify(std::string_view token, std::chrono::system_clock::time_poi
     const auto nbf = numeric_date(*claims, "nbf", bad);
     if (bad)
         return fail(jwt_errc::malformed);
-    const double now_s = std::chrono::duration<double>(now.time_since_epoch()).count();
-    const auto leeway = static_cast<double>(cfg_.leeway.count());
-    if (exp && now_s >= *exp + leeway)
-        return fail(jwt_errc::expired);
-    if (nbf && now_s + leeway < *nbf)
-        return fail(jwt_errc::not_yet_valid);
     if (!cfg_.issuer.empty()) {
         const auto* iss = claims->if_contains("iss");
         if (iss == nullptr || !iss->is_string() || iss->get_string() != cfg_.issuer)
@@ -281,8 +311,9 @@ jwt_verifier::verify(std::string_view token, std::chrono::system_clock::time_poi
         if (!match)
             return fail(jwt_errc::wrong_audience);
     }
-    return jwt_identity{identity_claim(*claims, cfg_.tenant_claim),
-                        identity_claim(*claims, cfg_.user_claim)};
+    return verified{jwt_identity{identity_claim(*claims, cfg_.tenant_claim),
+                                 identity_claim(*claims, cfg_.user_claim)},
+                    exp, nbf};
 }
 
 std::optional<std::string_view> bearer_token(std::string_view header) noexcept {

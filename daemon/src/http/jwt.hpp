@@ -7,11 +7,14 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 
 namespace qail::proxy::http {
 
@@ -67,15 +70,39 @@ public:
     /// Checks the signature with the algorithm the configuration allows (HS256 with a
     /// secret; RS256 or ES256 by the key's type), then exp/nbf (with the leeway), iss and
     /// aud, and returns the identity claims.
+    /// A token that verified is remembered (up to `cache_capacity` of them, the exact
+    /// text): its next uses check only exp and nbf again, not the signature (an HMAC or
+    /// a public-key operation and two JSON parses per request otherwise).
     [[nodiscard]] boost::system::result<jwt_identity>
     verify(std::string_view token, std::chrono::system_clock::time_point now) const;
 
+    static constexpr std::size_t cache_capacity = 1024;
+    /// How many verified tokens are remembered now.
+    [[nodiscard]] std::size_t cached_tokens() const;
+
 private:
     struct key_holder;
+    struct verified {
+        jwt_identity identity;
+        std::optional<double> exp, nbf;
+    };
     jwt_verifier() = default;
+    [[nodiscard]] boost::system::result<verified> check(std::string_view token) const;
+    [[nodiscard]] boost::system::result<jwt_identity>
+    in_time(const verified& v, std::chrono::system_clock::time_point now) const;
 
     jwt_config cfg_;
     std::unique_ptr<key_holder> key_;
+    // Verified tokens by their text; emptied when full (a valid signature is needed to
+    // get in, so only holders of good tokens can fill it).
+    struct text_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    mutable std::mutex cache_mutex_;
+    mutable std::unordered_map<std::string, verified, text_hash, std::equal_to<>> cache_;
 };
 
 /// The token of an `Authorization` header value ("Bearer <token>", scheme in any case),

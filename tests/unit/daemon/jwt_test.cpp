@@ -165,6 +165,46 @@ TEST_CASE("jwt: HS256 accepts a good token and returns the identity claims") {
     CHECK(r2->user == std::optional<std::string>("u"));
 }
 
+TEST_CASE("jwt: a verified token is remembered, its time checked again at every use") {
+    const auto v = jwt_verifier::create(hs_config());
+    const std::string secret = "s3cret-key-for-tests";
+    const std::string good = make_hs256(secret, claims_with({{"nbf", now_s - 10}}));
+    REQUIRE(v->verify(good, now).has_value());
+    CHECK(v->cached_tokens() == 1);
+    const auto again = v->verify(good, now);
+    REQUIRE(again.has_value());
+    CHECK(again->tenant == std::optional<std::string>("acme"));
+    CHECK(again->user == std::optional<std::string>("user-7"));
+    CHECK(v->cached_tokens() == 1);
+
+    // Remembered, yet expired once exp (+ leeway) has passed, and not valid before nbf.
+    const auto late = v->verify(good, now + std::chrono::seconds(400));
+    REQUIRE_FALSE(late.has_value());
+    CHECK(late.error() == make_error_code(jwt_errc::expired));
+    const auto early = v->verify(good, now - std::chrono::seconds(100));
+    REQUIRE_FALSE(early.has_value());
+    CHECK(early.error() == make_error_code(jwt_errc::not_yet_valid));
+
+    // Another text is verified on its own: a changed signature or payload still fails.
+    std::string forged = good;
+    forged.back() = forged.back() == 'A' ? 'B' : 'A';
+    CHECK(refusal(*v, forged) == jwt_errc::bad_signature);
+    CHECK(refusal(*v, good + "x") == jwt_errc::bad_signature);
+
+    // Refused tokens are not remembered; a token not yet valid is not either.
+    const std::string future = make_hs256(secret, claims_with({{"nbf", now_s + 100}}));
+    CHECK(refusal(*v, future) == jwt_errc::not_yet_valid);
+    CHECK(v->cached_tokens() == 1);
+    CHECK(v->verify(future, now + std::chrono::seconds(150)).has_value());
+    CHECK(v->cached_tokens() == 2);
+
+    // Bounded.
+    for (std::size_t i = 0; i < jwt_verifier::cache_capacity + 10; ++i)
+        REQUIRE(v->verify(make_hs256(secret, claims_with({{"n", i}})), now).has_value());
+    CHECK(v->cached_tokens() <= jwt_verifier::cache_capacity);
+    CHECK(v->cached_tokens() > 0);
+}
+
 TEST_CASE("jwt: refusals name the reason") {
     const auto v = jwt_verifier::create(hs_config());
     const std::string secret = "s3cret-key-for-tests";
