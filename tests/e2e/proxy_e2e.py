@@ -718,7 +718,9 @@ def read_messages(s, want):
                 break
             got.append((chr(buf[0]), buf[5:1 + n]))
             buf = buf[1 + n:]
-            assert [t for t, _ in got] == want[:len(got)], got
+            assert [t for t, _ in got] == want[:len(got)], (
+                "message %d: %s, wanted %s (the last ones: %s)" % (
+                    len(got), got[-1][0], want[len(got) - 1], got[-4:]))
         if len(got) < len(want):
             chunk = s.recv(65536)
             if not chunk:
@@ -759,6 +761,37 @@ def backend_output_is_relayed_while_the_client_is_silent():
         c.close()
         with p.connect("bob") as b:
             assert b.execute("SELECT 1").fetchone()[0] == 1
+
+
+@test
+def long_pipeline_is_answered_in_order():
+    # Hundreds of extended-protocol queries in one write, each with its Sync, and a Close
+    # of a name never prepared (answered by the proxy itself) among them: every answer
+    # comes back, in order, with its own value.
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        c = p.connect("alice")
+        s = socket.socket(fileno=os.dup(c.pgconn.socket))
+        s.settimeout(10)
+        n = 300
+        batch = pg_message(b"P", b"s1\0SELECT $1::int\0" + struct.pack("!h", 0)) + pg_message(b"S")
+        want = ["1", "Z"]
+        for i in range(n):
+            value = str(i).encode()
+            bind = b"\0s1\0" + struct.pack("!hhi", 0, 1, len(value)) + value + struct.pack("!h", 0)
+            batch += pg_message(b"B", bind) + pg_message(b"E", b"\0" + struct.pack("!i", 0))
+            batch += pg_message(b"S")
+            want += ["2", "D", "C", "Z"]
+            if i == n // 2:
+                batch += pg_message(b"C", b"Snever_prepared\0") + pg_message(b"S")
+                want += ["3", "Z"]
+        s.sendall(batch)
+        bodies = read_messages(s, want)
+        rows = [b for t, b in zip(want, bodies) if t == "D"]
+        assert [int(r[6:]) for r in rows] == list(range(n)), rows[:5]
+        s.sendall(pg_message(b"Q", b"SELECT 1\0"))
+        read_messages(s, ["T", "D", "C", "Z"])
+        s.close()
+        c.close()
 
 
 @test

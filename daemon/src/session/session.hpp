@@ -32,11 +32,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
+#include <vector>
 
 namespace qail::proxy::detail {
 
@@ -234,7 +234,33 @@ private:
         std::vector<setting_change> changes; // query/execute: its SETs/RESETs, in order
         std::size_t next_change = 0;
     };
-    std::deque<expect> expects_;
+    // The expected answers, oldest first. It empties at every ReadyForQuery, so its
+    // storage is kept and reused (a std::deque allocates a block every few transactions);
+    // the answered prefix is dropped when it grows long under an endless pipeline.
+    class expect_queue {
+    public:
+        [[nodiscard]] bool empty() const noexcept { return head_ == items_.size(); }
+        [[nodiscard]] expect& front() noexcept { return items_[head_]; }
+        [[nodiscard]] expect& back() noexcept { return items_.back(); }
+        void push_back(expect e) { items_.push_back(std::move(e)); }
+        void pop_front() {
+            if (++head_ == items_.size()) {
+                clear();
+            } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+                items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+                head_ = 0;
+            }
+        }
+        void clear() noexcept {
+            items_.clear();
+            head_ = 0;
+        }
+
+    private:
+        std::vector<expect> items_;
+        std::size_t head_ = 0;
+    };
+    expect_queue expects_;
     // Client statement names; looked up by string_view on every Bind (no key copy).
     struct name_hash {
         using is_transparent = void;
