@@ -688,9 +688,7 @@ def client_close_of_a_foreign_statement_name_touches_nothing():
         with p.connect("bob") as b:
             for i in range(3):  # reset more than once: the reset statements exist
                 assert b.execute("SELECT %s::int", [i], prepare=True).fetchone()[0] == i
-            c = p.connect("alice")
-            s = socket.socket(fileno=os.dup(c.pgconn.socket))
-            s.settimeout(5)
+            c, s = raw_session(p)
             s.sendall(pg_message(b"Q", b"BEGIN\0"))  # linked: messages go to the server
             assert read_until_ready(s)[-1] == "Z"
             names = ["qail_s%d" % i for i in range(1, 30)] + ["qail_%d" % i for i in range(1, 30)]
@@ -730,6 +728,29 @@ def read_messages(s, want):
     return [body for _, body in got]
 
 
+def raw_session(p, user="alice", timeout=5):
+    """A logged-in psycopg connection and a socket on its descriptor, to speak the
+    protocol by hand (close both)."""
+    c = p.connect(user)
+    s = socket.socket(fileno=os.dup(c.pgconn.socket))
+    s.settimeout(timeout)
+    return c, s
+
+
+def parse_message(name, sql):
+    return pg_message(b"P", name + b"\0" + sql + b"\0" + struct.pack("!h", 0))
+
+
+def bind_message(statement, value):
+    """Bind of the unnamed portal with one text parameter."""
+    return pg_message(b"B", b"\0" + statement + b"\0" + struct.pack("!hhi", 0, 1, len(value))
+                      + value + struct.pack("!h", 0))
+
+
+def execute_message():
+    return pg_message(b"E", b"\0" + struct.pack("!i", 0))
+
+
 @test
 def backend_output_is_relayed_while_the_client_is_silent():
     # The client reader relays the answers to what it sent itself when nothing more is
@@ -737,15 +758,11 @@ def backend_output_is_relayed_while_the_client_is_silent():
     # answers to a Flush (no Sync) and a server's FATAL in an idle transaction must reach
     # a client that sends nothing more.
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
-        c = p.connect("alice")
-        s = socket.socket(fileno=os.dup(c.pgconn.socket))
-        s.settimeout(5)
-        parse = b"\0SELECT $1::int\0" + struct.pack("!h", 0)
-        bind = b"\0\0" + struct.pack("!hhi", 0, 1, 1) + b"7" + struct.pack("!h", 0)
-        execute = b"\0" + struct.pack("!i", 0)
-        s.sendall(pg_message(b"P", parse) + pg_message(b"D", b"S\0") + pg_message(b"H"))
+        c, s = raw_session(p)
+        s.sendall(parse_message(b"", b"SELECT $1::int") + pg_message(b"D", b"S\0")
+                  + pg_message(b"H"))
         read_messages(s, ["1", "t", "T"])
-        s.sendall(pg_message(b"B", bind) + pg_message(b"E", execute) + pg_message(b"H"))
+        s.sendall(bind_message(b"", b"7") + execute_message() + pg_message(b"H"))
         row = read_messages(s, ["2", "D", "C"])[1]
         assert row.endswith(b"7"), row
         s.sendall(pg_message(b"S"))
@@ -769,17 +786,12 @@ def long_pipeline_is_answered_in_order():
     # of a name never prepared (answered by the proxy itself) among them: every answer
     # comes back, in order, with its own value.
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
-        c = p.connect("alice")
-        s = socket.socket(fileno=os.dup(c.pgconn.socket))
-        s.settimeout(10)
+        c, s = raw_session(p, timeout=10)
         n = 300
-        batch = pg_message(b"P", b"s1\0SELECT $1::int\0" + struct.pack("!h", 0)) + pg_message(b"S")
+        batch = parse_message(b"s1", b"SELECT $1::int") + pg_message(b"S")
         want = ["1", "Z"]
         for i in range(n):
-            value = str(i).encode()
-            bind = b"\0s1\0" + struct.pack("!hhi", 0, 1, len(value)) + value + struct.pack("!h", 0)
-            batch += pg_message(b"B", bind) + pg_message(b"E", b"\0" + struct.pack("!i", 0))
-            batch += pg_message(b"S")
+            batch += bind_message(b"s1", str(i).encode()) + execute_message() + pg_message(b"S")
             want += ["2", "D", "C", "Z"]
             if i == n // 2:
                 batch += pg_message(b"C", b"Snever_prepared\0") + pg_message(b"S")
