@@ -111,13 +111,14 @@ private:
     void linked(pool::pooled_connection conn, clock::time_point at);
     asio::awaitable<void> server_pump();
     asio::awaitable<bool> relay_backend(bool for_client_reader);
-    // What relaying the bytes read from the backend came to.
+    // What relaying the bytes read from the backend came to. The last three are server-
+    // side failures: the backend is closed and the session ends (relay_backend decides).
     enum class relayed : std::uint8_t {
-        more,     // the link goes on
-        released, // the ReadyForQuery that ends the mode's unit of work
-        bad_length,
-        preamble_failed,
-        transaction_in_statement_mode,
+        more,                          // the link goes on
+        released,                      // the ReadyForQuery that ends the mode's unit of work
+        bad_length,                    // a message length no server sends
+        preamble_failed,               // the reset, settings or binding failed
+        transaction_in_statement_mode, // a transaction opened in statement mode
     };
     relayed take_server_bytes(std::string& out, bool& copy_in);
     void release_backend(clock::time_point now = clock::now());
