@@ -245,7 +245,9 @@ struct http_api_server::impl : std::enable_shared_from_this<impl> {
             }
             if (self->stopped)
                 co_return;
-            if (!co_await answer(self, stream, version, a, keep_alive, started) || !keep_alive)
+            // (Bound first: GCC 12 miscompiles `!co_await` inside a condition.)
+            const bool answered = co_await answer(self, stream, version, a, keep_alive, started);
+            if (!answered || !keep_alive)
                 co_return;
         }
     }

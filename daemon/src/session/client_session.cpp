@@ -361,7 +361,9 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
     client_authenticator auth(user ? user->second : decoy_credentials(user_), ac);
     auto st = auth.start(out);
     while (st == client_authenticator::status::in_progress) {
-        if (!co_await send_to_client(out))
+        // (The result bound first: GCC 12 miscompiles `!co_await` in a condition.)
+        const bool sent = co_await send_to_client(out);
+        if (!sent)
             co_return false;
         auto body = co_await read_auth_response();
         if (!body) {
@@ -424,7 +426,8 @@ asio::awaitable<bool> session::greet(std::string& out) {
     }
     if (server_params.empty()) {
         // The first client of the database waits for a connection: tell it it is in.
-        if (!co_await send_to_client(out))
+        const bool sent = co_await send_to_client(out);
+        if (!sent)
             co_return false;
         auto conn = co_await db_->pool->acquire();
         if (!conn) {
