@@ -235,7 +235,7 @@ asio::awaitable<void> session::client_loop() {
                 }
                 continue;
             }
-            names_statements_ = true; // unless the SQL below says otherwise
+            bool names_statements = true; // unless its SQL below says otherwise
             if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P')) {
                 // The SQL text: Query body, or Parse's after the statement name.
                 std::string_view body = bytes.substr(5);
@@ -248,8 +248,8 @@ asio::awaitable<void> session::client_loop() {
                 std::string refusal;
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();
-                names_statements_ = client::touches_prepared_statements(body);
-                if (names_statements_)
+                names_statements = client::touches_prepared_statements(body);
+                if (names_statements)
                     statements_touched_ = true;
                 const bool sets = mode != pool_mode::session && may_change_settings(body);
                 if (sets)
@@ -288,7 +288,8 @@ asio::awaitable<void> session::client_loop() {
                     continue;
                 }
             }
-            if (!backend_ && step.what == scan_step::kind::message && answer_locally(type, bytes))
+            if (!backend_ && step.what == scan_step::kind::message &&
+                answer_locally(type, bytes, names_statements))
                 continue;
             if (!backend_) {
                 if (!send_to_client_now(to_client))

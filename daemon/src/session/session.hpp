@@ -167,7 +167,6 @@ private:
     bool params_dirty_ = true;
     bool settings_touched_ = false;   // the linked backend may have had settings changed
     bool statements_touched_ = false; // ... or prepared statements created or dropped
-    bool names_statements_ = true;    // the message being relayed may say PREPARE or DEALLOCATE
     clock::time_point connected_at_ = clock::now();
 
     // Client input buffer.
@@ -274,7 +273,7 @@ private:
     std::shared_ptr<backend_statements> backend_stmts_;
 
     void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server);
-    bool answer_locally(char type, std::string_view bytes);
+    bool answer_locally(char type, std::string_view bytes, bool names_statements);
     void prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
                             bool swallow);
     std::shared_ptr<statement_def>& current_def(std::shared_ptr<statement_def>& def);

@@ -183,9 +183,6 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
     }
 }
 
-// Without a backend, some messages need none: a Parse of a statement some backend already
-// accepted, a Close of a client name, a Flush, a Sync after only those, and a SQL
-// DEALLOCATE of a client's name (the server statement is the proxy's, shared).
 void session::emit_synth_due(std::string& out) {
     while (!expects_.empty() && expects_.front().what == expect::kind::synth) {
         out.append(expects_.front().bytes);
@@ -193,12 +190,16 @@ void session::emit_synth_due(std::string& out) {
     }
 }
 
-bool session::answer_locally(char type, std::string_view bytes) {
+// Without a backend, some messages need none: a Parse of a statement some backend already
+// accepted, a Close of a client name, a Flush, a Sync after only those, and a SQL
+// DEALLOCATE of a client's name (the server statement is the proxy's, shared).
+// `names_statements`: false when the message's SQL was seen not to say DEALLOCATE.
+bool session::answer_locally(char type, std::string_view bytes, bool names_statements) {
     using k = expect::kind;
     const std::string_view body = bytes.substr(5);
     switch (type) {
     case 'Q': {
-        if (!names_statements_)
+        if (!names_statements)
             return false; // no DEALLOCATE in it
         std::string name;
         const std::string_view sql = body.substr(0, body.find('\0'));
