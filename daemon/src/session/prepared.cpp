@@ -1,5 +1,4 @@
 // Named prepared statements in transaction pooling (see prepared.hpp).
-#include <qail/client/sql_text.hpp>
 #include <qail/proxy/prepared.hpp>
 
 #include <cctype>
@@ -20,8 +19,9 @@ std::shared_ptr<statement_def> statement_registry::get(std::string_view query,
         slot->server_name = "qail_" + std::to_string(++next_);
         slot->query = std::string(query);
         slot->param_types = std::string(param_types);
-        slot->touches_settings = may_change_settings(query);
-        slot->touches_statements = client::touches_prepared_statements(query);
+        const sql_glance g = glance_at(query);
+        slot->touches_settings = g.may_set;
+        slot->touches_statements = g.names_statements;
         slot->changes = setting_changes(query, true); // nothing unless either pre-check says so
     }
     return slot;

@@ -248,10 +248,11 @@ asio::awaitable<void> session::client_loop() {
                 std::string refusal;
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();
-                names_statements = client::touches_prepared_statements(body);
+                const sql_glance glance = glance_at(body);
+                names_statements = glance.names_statements;
                 if (names_statements)
                     statements_touched_ = true;
-                const bool sets = mode != pool_mode::session && may_change_settings(body);
+                const bool sets = mode != pool_mode::session && glance.may_set;
                 if (sets)
                     settings_touched_ = savepoints_matter_ = true;
                 if (sets || (savepoints_matter_ && may_touch_savepoints(body))) {

@@ -13,7 +13,6 @@
 #include "session/client_session.hpp"
 #include "session/wire.hpp"
 
-#include <qail/client/sql_text.hpp>
 #include <qail/client/tls.hpp>
 #include <qail/protocol/startup.hpp>
 #include <qail/protocol/tags.hpp>

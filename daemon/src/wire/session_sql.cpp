@@ -4,6 +4,7 @@
 // Values are flattened the way the server flattens SET's arguments (GUC_LIST_QUOTE
 // settings get quoted identifiers), so that set_config(name, value, false) on another
 // connection gives the same setting.
+#include <qail/client/sql_text.hpp>
 #include <qail/proxy/session_sql.hpp>
 
 #include <array>
@@ -511,6 +512,48 @@ bool may_change_settings(std::string_view sql) noexcept {
 #else
     return may_change_settings_bytewise(sql);
 #endif
+}
+
+sql_glance glance_at(std::string_view sql) noexcept {
+#if defined(__SSE2__)
+    // 16 positions at once, as the two pre-checks do apart: "set" from three loads one
+    // byte apart, and the candidates for PREPARE and DEALLOCATE ('p' or 'd' once bit 5 is
+    // set) from the first, each checked as a word. The last block overlaps the one
+    // before so that it ends with the text: no byte-wise tail (a word is not found twice
+    // in a way that matters, both answers are yes/no). Its first load stops two bytes
+    // short of the end, where neither word can start.
+    if (sql.size() >= 18) {
+        const char* p = sql.data();
+        const __m128i fold = _mm_set1_epi8(0x20);
+        const auto load = [&](std::size_t i) {
+            return _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), fold);
+        };
+        const auto is = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+        sql_glance g;
+        const std::size_t last = sql.size() - 18;
+        for (std::size_t i = 0;; i = std::min(i + 16, last)) {
+            const __m128i v = load(i);
+            if (!g.may_set &&
+                _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(is(v, 's'), is(load(i + 1), 'e')),
+                                                is(load(i + 2), 't'))) != 0)
+                g.may_set = true;
+            auto m = g.names_statements ? 0U
+                                        : static_cast<unsigned>(_mm_movemask_epi8(
+                                              _mm_or_si128(is(v, 'p'), is(v, 'd'))));
+            while (m != 0) {
+                const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(m));
+                m &= m - 1;
+                if (client::detail::statement_word_at(sql, at)) {
+                    g.names_statements = true;
+                    break;
+                }
+            }
+            if (i == last || (g.may_set && g.names_statements))
+                return g;
+        }
+    }
+#endif
+    return {client::touches_prepared_statements_bytewise(sql), may_change_settings_bytewise(sql)};
 }
 
 bool may_touch_savepoints(std::string_view sql) noexcept {

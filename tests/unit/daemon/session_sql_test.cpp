@@ -1,17 +1,21 @@
 // SET / RESET recognition for carrying a client's settings across server connections.
 #include "test_support.hpp"
 
+#include <qail/client/sql_text.hpp>
 #include <qail/proxy/session_sql.hpp>
 
+#include <array>
 #include <random>
 #include <string>
 #include <vector>
 
+using qail::proxy::glance_at;
 using qail::proxy::may_change_settings;
 using qail::proxy::may_change_settings_bytewise;
 using qail::proxy::may_touch_savepoints;
 using qail::proxy::setting_change;
 using qail::proxy::setting_changes;
+using qail::proxy::sql_glance;
 using kind = setting_change::kind;
 
 namespace {
@@ -250,6 +254,66 @@ TEST_CASE("session sql: the vectorised pre-check answers as the byte-wise one, a
         INFO(t);
         REQUIRE(may_change_settings(t) == may_change_settings_bytewise(t));
     }
+}
+
+namespace {
+// The two byte-wise references the one-pass glance must agree with.
+sql_glance reference_glance(std::string_view sql) {
+    return {qail::client::touches_prepared_statements_bytewise(sql),
+            may_change_settings_bytewise(sql)};
+}
+} // namespace
+
+TEST_CASE("session sql: the one-pass glance finds both words wherever they are") {
+    CHECK(glance_at("SELECT abalance FROM pgbench_accounts WHERE aid = 1;") == sql_glance{});
+    CHECK(glance_at("SELECT 1") == sql_glance{});
+    CHECK(glance_at("") == sql_glance{});
+    CHECK(glance_at("PREPARE p AS SELECT 1; SET x.y = 2") == sql_glance{true, true});
+    CHECK(glance_at("UPDATE accounts SET balance = balance + 1 WHERE id = 42") ==
+          sql_glance{false, true});
+    CHECK(glance_at("select 1 from generate_series(1, 10) where x = 'deallocate'") ==
+          sql_glance{true, false});
+    // Each at the very end of a text longer than one block, and right at its start.
+    CHECK(glance_at(std::string(40, '.') + "set") == sql_glance{false, true});
+    CHECK(glance_at(std::string(40, '.') + "deallocate") == sql_glance{true, false});
+    CHECK(glance_at("prepare" + std::string(40, '.')) == sql_glance{true, false});
+    CHECK(glance_at("SeT" + std::string(40, '.')) == sql_glance{false, true});
+    // Not the words: a longer identifier, bytes that fold onto the letters.
+    CHECK(glance_at("SELECT prepared_at, deallocated FROM t WHERE x > 100") == sql_glance{});
+    CHECK(glance_at("\x13\x05\x14 \x10rEPARE \x04"
+                    "EALLOCATE ........ ....") == sql_glance{});
+}
+
+TEST_CASE("session sql: the glance answers as the two byte-wise pre-checks, at every offset") {
+    for (std::size_t at = 0; at < 50; ++at) {
+        for (const std::string_view word :
+             {"set", "SeT", "se", "prepare", "PrEpArE", "deallocate", "prepared", "_deallocate",
+              "\x10REPARE", "s\x05t", "d", "p"}) {
+            for (const std::size_t tail : {0U, 1U, 2U, 3U, 15U, 16U, 17U, 33U}) {
+                const std::string t =
+                    std::string(at, ' ') + std::string(word) + std::string(tail, 'x');
+                INFO(t);
+                CHECK(glance_at(t) == reference_glance(t));
+            }
+        }
+    }
+    // Random texts of pieces: the words, near misses, and bytes around them.
+    std::mt19937 rng(20261202);
+    const std::array<std::string_view, 16> pieces{
+        "set", "SeT",        "prepare", "PrEpArE", "deallocate", "prepared", "_", "x",
+        " ",   "\x10REPARE", ".",       "s",       "e",          "t",        "p", "eallocate"};
+    int with_word = 0;
+    for (int n = 0; n < 40000; ++n) {
+        std::string t;
+        for (auto k = rng() % 24; k > 0; --k)
+            t += pieces[rng() % pieces.size()];
+        INFO(t);
+        const sql_glance want = reference_glance(t);
+        with_word += want.names_statements ? 1 : 0;
+        REQUIRE(glance_at(t) == want);
+    }
+    CHECK(with_word > 1000);
+    CHECK(with_word < 39000); // both answers were tested many times
 }
 
 TEST_CASE("session sql: unterminated quotes and comments never read past the text") {

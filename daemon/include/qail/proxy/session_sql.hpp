@@ -59,6 +59,16 @@ struct setting_change {
 /// against.
 [[nodiscard]] bool may_change_settings_bytewise(std::string_view sql) noexcept;
 
+/// What the pre-checks every forwarded Query and Parse gets say of its SQL, found in one
+/// pass over it: client::touches_prepared_statements() and may_change_settings().
+struct sql_glance {
+    bool names_statements = false;
+    bool may_set = false;
+
+    friend bool operator==(const sql_glance&, const sql_glance&) = default;
+};
+[[nodiscard]] sql_glance glance_at(std::string_view sql) noexcept;
+
 /// The pre-check for the savepoint forms: false when `sql` certainly holds no SAVEPOINT,
 /// RELEASE, ROLLBACK or ABORT (none of those words in it, in any case).
 [[nodiscard]] bool may_touch_savepoints(std::string_view sql) noexcept;
