@@ -3,10 +3,8 @@
 #include "detail/pool_internal.hpp"
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/recycling_allocator.hpp>
@@ -26,17 +24,108 @@ using detail::pool_waiter;
 
 namespace detail {
 
-void wake(const std::shared_ptr<pool_waiter>& w) {
-    // Inline when called on the waiter's own executor (a release on the same worker
-    // thread, the common case), else posted there: the timer is not thread-safe. The
-    // common case is tested on the concrete executor: asio::dispatch through the
-    // type-erased one cost more than the cancel itself.
-    if (const auto* io = w->executor.target<asio::io_context::executor_type>();
-        io != nullptr && io->running_in_this_thread()) {
-        w->timer.cancel();
-        return;
+namespace {
+
+// A waiter held by a handler given to Asio (the resume_op, the deadline_handler). Asio
+// destroys a handler without running it only when the handler's io_context shuts down;
+// the parked coroutine, if any, is destroyed then too, as one suspended in an Asio
+// operation of that context is, instead of outliving it.
+class waiter_ref {
+public:
+    explicit waiter_ref(std::shared_ptr<pool_waiter> w) noexcept : w_(std::move(w)) {}
+    waiter_ref(waiter_ref&&) noexcept = default; // leaves the source empty
+    waiter_ref(const waiter_ref&) = delete;
+    waiter_ref& operator=(const waiter_ref&) = delete;
+    waiter_ref& operator=(waiter_ref&&) = delete;
+    ~waiter_ref() {
+        if (w_)
+            w_->resume.reset();
     }
-    asio::dispatch(w->executor, [w] { w->timer.cancel(); });
+    /// For the handler being run.
+    [[nodiscard]] std::shared_ptr<pool_waiter> take() noexcept { return std::move(w_); }
+
+private:
+    std::shared_ptr<pool_waiter> w_;
+};
+
+// What goes on with a parked coroutine: posted to its own executor, never run inside
+// the waker's call stack (which may be another session's release).
+struct resume_op {
+    waiter_ref ref;
+
+    void operator()() {
+        const auto w = ref.take();
+        // Runs the coroutine until it suspends again, maybe parking anew in `resume`
+        // (emplace replaces the handler this call has emptied).
+        auto& handler = *w->resume;
+        std::move(handler)();
+    }
+};
+
+void post_resume(const std::shared_ptr<pool_waiter>& w) {
+    // w->executor is the coroutine's own (this_coro::executor when it began to wait).
+    // Posted through the io_context's executor itself when it is one: through the
+    // type-erased one the post cost twice as much.
+    if (const auto* io = w->executor.target<asio::io_context::executor_type>())
+        asio::post(*io, resume_op{waiter_ref(w)});
+    else
+        asio::post(w->executor, resume_op{waiter_ref(w)});
+}
+
+void arm(const std::shared_ptr<pool_waiter>& w);
+
+// The timer's completion handler: the deadline of the wait in progress passed (wake
+// it), or a later wait is in progress (arm again for it), or none is (stop).
+struct deadline_handler {
+    waiter_ref ref;
+
+    void operator()(const boost::system::error_code& ec) {
+        const auto w = ref.take();
+        if (ec == asio::error::operation_aborted)
+            return; // end_wait() cancelled it
+        w->timer_armed = false;
+        if (!w->waiting)
+            return;
+        if (clock::now() >= w->deadline)
+            wake(w);
+        else
+            arm(w);
+    }
+};
+
+void arm(const std::shared_ptr<pool_waiter>& w) {
+    w->timer.expires_at(w->deadline);
+    w->timer.async_wait(deadline_handler{waiter_ref(w)});
+    w->timer_armed = true;
+}
+
+} // namespace
+
+void begin_wait(const std::shared_ptr<pool_waiter>& w, clock::time_point deadline) {
+    // A kept timer armed by an earlier wait fires no later than this deadline (every
+    // wait of a pool has the same timeout), and arms again for it then.
+    w->deadline = deadline;
+    w->waiting = true;
+    if (!w->timer_armed)
+        arm(w);
+}
+
+void end_wait(pool_waiter& w, bool keep_timer) {
+    w.waiting = false;
+    if (!keep_timer && w.timer_armed) {
+        w.timer.cancel();
+        w.timer_armed = false;
+    }
+}
+
+void wake(const std::shared_ptr<pool_waiter>& w) {
+    if (w->phase.exchange(pool_waiter::woken) == pool_waiter::parked)
+        post_resume(w);
+}
+
+void parked(const std::shared_ptr<pool_waiter>& w) {
+    if (w->phase.exchange(pool_waiter::parked) == pool_waiter::woken)
+        post_resume(w);
 }
 
 } // namespace detail
@@ -220,13 +309,13 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 ++connecting_;
                 connect = true;
             } else {
-                // The caller's kept waiter when nothing else holds it (a wake-up posted
-                // from another thread may); else one from Asio's per-thread cache.
-                if (slot && slot->waiter_ && slot->waiter_.use_count() == 1 &&
-                    slot->waiter_->executor == ex) {
+                // The caller's kept waiter (its last wait is over: whoever woke it is
+                // done with it), else one from Asio's per-thread cache.
+                if (slot && slot->waiter_ && slot->waiter_->executor == ex) {
                     w = slot->waiter_;
                     w->got = pool_waiter::outcome::pending;
                     w->entry.reset();
+                    w->phase = pool_waiter::running; // before a waker can see it
                 } else {
                     w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(),
                                                           ex);
@@ -246,14 +335,17 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
 
         if (w) {
             waiter_guard guard{this, w, &pg_pool::abandon};
-            w->timer.expires_at(deadline);
+            detail::begin_wait(w, deadline);
             pool_waiter::outcome got = pool_waiter::outcome::pending;
             std::size_t in_use = 0;
             std::size_t connecting = 0;
             std::size_t max_size = 0;
             for (;;) {
-                (void)co_await w->timer.async_wait(asio::as_tuple(asio::deferred));
+                co_await detail::park(w);
                 std::lock_guard lock(mutex_);
+                // Under the mutex: a wake after this check finds the waiter running and
+                // makes the next park() return at once.
+                w->phase = pool_waiter::running;
                 got = w->got;
                 if (got == pool_waiter::outcome::entry)
                     e = std::move(w->entry);
@@ -266,6 +358,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                     break;
                 }
             }
+            detail::end_wait(*w, slot != nullptr);
             guard.armed = false;
             switch (got) {
             case pool_waiter::outcome::pending:
@@ -747,18 +840,25 @@ asio::awaitable<void> pg_pool::close(std::chrono::milliseconds timeout) {
     if (!closer)
         co_return;
     const auto deadline = clock::now() + timeout;
-    closer->timer.expires_at(deadline);
+    detail::begin_wait(closer, deadline);
+    bool all_back = false;
     for (;;) {
-        (void)co_await closer->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await detail::park(closer);
         std::lock_guard lock(mutex_);
-        if (closer->got != pool_waiter::outcome::pending)
-            co_return;
+        closer->phase = pool_waiter::running; // see acquire_into()
+        if (closer->got != pool_waiter::outcome::pending) {
+            all_back = true;
+            break;
+        }
         if (clock::now() >= deadline) {
             if (close_waiter_ == closer)
                 close_waiter_.reset();
             break;
         }
     }
+    detail::end_wait(*closer, false);
+    if (all_back)
+        co_return;
     log("close: connections still borrowed after " + std::to_string(timeout.count()) +
         " ms; they are closed when returned");
 }

@@ -8,7 +8,10 @@
 #include <qail/pool/reset.hpp>
 
 #include <array>
+#include <atomic>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -108,8 +111,14 @@ preamble_cache::steps_ptr cached_preamble(const binding& b, const pg_pool* owner
     return slot;
 }
 
-/// One acquire() waiting for a connection. Woken by cancelling its timer, always from
-/// its own executor (the timer is not thread-safe); what it got is read under the mutex.
+/// One acquire() (or close()) waiting: its coroutine is parked (park()) until wake(),
+/// called by whoever decided `got` under the pool's mutex, from any thread, or by its
+/// timer at `deadline`. Waking is an atomic hand-over of the parked completion handler
+/// and a post of it to its executor: no timer is scheduled or cancelled per wait. The
+/// timer only bounds the wait; a waiter kept in a wait_slot keeps it armed from one wait
+/// to the next (it fires at most once per acquire_timeout and then re-arms for the wait
+/// in progress, if any). The timer, `deadline` and `waiting` are used on `executor`
+/// only, which must not run handlers concurrently (one thread, or a strand).
 struct pool_waiter {
     enum class outcome { pending, entry, permit, closed };
 
@@ -117,12 +126,39 @@ struct pool_waiter {
 
     boost::asio::any_io_executor executor;
     boost::asio::steady_timer timer;
-    outcome got = outcome::pending;
+    clock::time_point deadline; // of the wait in progress
+    bool waiting = false;       // a wait is in progress (between begin_wait and end_wait)
+    bool timer_armed = false;
+    outcome got = outcome::pending;    // under the pool's mutex
     std::unique_ptr<pool_entry> entry; // when got == entry
+
+    /// The parked coroutine, and whether it is parked: `phase` hands it over exactly
+    /// once between park() and wake() on different threads. (Emplaced, never moved:
+    /// Boost 1.81's any_completion_handler recurses endlessly when moved or copied.)
+    enum phase_t : int { running, parked, woken };
+    std::optional<boost::asio::any_completion_handler<void()>> resume;
+    std::atomic<int> phase{running};
 };
 
-/// Wakes `w` on its own executor.
+/// Starts a wait of `w` (on its executor) until `deadline`: stale wake-ups of an earlier
+/// wait are forgotten, and the timer armed unless it already is (at an earlier time).
+void begin_wait(const std::shared_ptr<pool_waiter>& w, clock::time_point deadline);
+/// Ends it; the timer is cancelled unless `keep_timer` (a kept waiter's next wait).
+void end_wait(pool_waiter& w, bool keep_timer);
+/// Resumes `w`'s parked coroutine, or makes its next park() return at once.
 void wake(const std::shared_ptr<pool_waiter>& w);
+/// `w` has parked its coroutine in `resume`: resumes it at once if wake() came first.
+void parked(const std::shared_ptr<pool_waiter>& w);
+/// Parks the awaiting coroutine (with asio::deferred) until wake(). The caller re-checks
+/// `got` under the mutex and the deadline after every park: a wake may be early.
+inline auto park(const std::shared_ptr<pool_waiter>& w) {
+    return boost::asio::async_initiate<const boost::asio::deferred_t&, void()>(
+        [&w](auto handler) {
+            w->resume.emplace(std::move(handler));
+            parked(w);
+        },
+        boost::asio::deferred);
+}
 
 /// The maintenance coroutine's timer, cancelled by close() (on the maintenance executor).
 struct maintenance_loop {
