@@ -405,19 +405,34 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
     for (;;) {
         if (pump_begin_ == pump_end_)
             pump_begin_ = pump_end_ = 0;
-        auto r = co_await conn.raw_read_some(
-            std::span<char>(buf.data() + pump_end_, buf.size() - pump_end_));
+        const std::span<char> room(buf.data() + pump_end_, buf.size() - pump_end_);
+        // From a plain TCP socket directly: raw_read_some() is a coroutine frame per read.
+        std::size_t got = conn.raw_take_buffered(room);
+        boost::system::error_code failed;
+        if (got == 0) {
+            if (auto* socket = conn.raw_tcp_socket()) {
+                auto [ec, n] = co_await socket->async_read_some(
+                    asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));
+                got = n;
+                if (ec)
+                    failed = conn.raw_read_failed(ec);
+            } else {
+                auto r = co_await conn.raw_read_some(room);
+                got = r.bytes;
+                failed = r.error;
+            }
+        }
         if (backend_ != backend)
             co_return true; // released meanwhile (client gone)
-        if (r.error) {
-            spdlog::warn("client {}: server connection lost: {}", peer_, r.error.message());
+        if (failed) {
+            spdlog::warn("client {}: server connection lost: {}", peer_, failed.message());
             closing_ = true;
             backend_.reset();
             co_await fatal("08006", "server connection lost");
             stream_.close();
             co_return false;
         }
-        pump_end_ += r.bytes;
+        pump_end_ += got;
         if (pump_end_ == buf.size() && buf.size() < read_chunk)
             buf.resize(buf.size() * 2);
         out.clear();

@@ -1424,23 +1424,38 @@ asio::awaitable<connection::raw_read_result> connection::raw_read_some(std::span
         co_return raw_read_result{0, make_error_code(errc::connection_closed)};
     if (s.broken)
         co_return raw_read_result{0, make_error_code(errc::connection_broken)};
-    if (s.rx_end > s.rx_begin) {
-        const std::size_t n = std::min(out.size(), s.rx_end - s.rx_begin);
-        std::memcpy(out.data(), s.rx.data() + s.rx_begin, n);
-        s.rx_begin += n;
-        if (s.rx_begin == s.rx_end)
-            s.rx_begin = s.rx_end = 0;
+    if (const std::size_t n = raw_take_buffered(out); n > 0)
         co_return raw_read_result{n, {}};
-    }
     auto [ec, n] = co_await s.io.read_some(asio::buffer(out.data(), out.size()));
-    if (ec) {
-        // A cancelled read of a plain socket loses nothing: the connection stays usable.
-        // A TLS record may have been half read, so there it is broken.
-        if (ec == asio::error::operation_aborted && s.io.tls() == nullptr)
-            co_return raw_read_result{0, ec};
-        co_return raw_read_result{0, s.io_error(ec).code};
-    }
+    if (ec)
+        co_return raw_read_result{0, raw_read_failed(ec)};
     co_return raw_read_result{n, {}};
+}
+
+std::size_t connection::raw_take_buffered(std::span<char> out) noexcept {
+    impl& s = *impl_;
+    if (s.closed || s.broken || s.rx_end == s.rx_begin)
+        return 0;
+    const std::size_t n = std::min(out.size(), s.rx_end - s.rx_begin);
+    std::memcpy(out.data(), s.rx.data() + s.rx_begin, n);
+    s.rx_begin += n;
+    if (s.rx_begin == s.rx_end)
+        s.rx_begin = s.rx_end = 0;
+    return n;
+}
+
+tcp::socket* connection::raw_tcp_socket() noexcept {
+    impl& s = *impl_;
+    return s.closed || s.broken ? nullptr : s.io.tcp_socket();
+}
+
+boost::system::error_code connection::raw_read_failed(boost::system::error_code ec) {
+    impl& s = *impl_;
+    // A cancelled read of a plain socket loses nothing: the connection stays usable.
+    // A TLS record may have been half read, so there it is broken.
+    if (ec == asio::error::operation_aborted && s.io.tls() == nullptr)
+        return ec;
+    return s.io_error(ec).code;
 }
 
 asio::awaitable<result<void>> connection::raw_write(std::string_view bytes) {

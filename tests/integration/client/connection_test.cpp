@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,8 +17,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -650,6 +653,84 @@ TEST_CASE("driver: COPY raw bytes in csv and binary, and COPY OUT as rows") {
         CHECK((*rows)[0][1] == std::optional<std::string>{"comma, inside"});
         CHECK_FALSE((*rows)[1][1].has_value()); // csv empty unquoted = NULL
         CHECK((*rows)[2][1] == std::optional<std::string>{"tab\there\\ and \nnewline"});
+    });
+}
+
+} // namespace qail::client
+
+namespace qail::client {
+namespace {
+
+// One simple Query by raw access, read back with `read_some` until its ReadyForQuery:
+// the bytes of the answer.
+template <typename ReadSome>
+asio::awaitable<std::string> raw_round_trip(connection& c, std::string_view sql,
+                                            ReadSome read_some) {
+    std::string query = "Q";
+    const auto length = static_cast<std::uint32_t>(4 + sql.size() + 1);
+    for (int shift = 24; shift >= 0; shift -= 8)
+        query.push_back(static_cast<char>((length >> shift) & 0xFF));
+    query.append(sql);
+    query.push_back('\0');
+    const auto written = co_await c.raw_write(query);
+    REQUIRE(written.has_value());
+    std::string answer;
+    const std::string_view ready("Z\0\0\0\5I", 6);
+    while (answer.size() < ready.size() ||
+           std::string_view(answer).substr(answer.size() - ready.size()) != ready) {
+        std::array<char, 64> chunk{};
+        const std::size_t n = co_await read_some(std::span<char>(chunk));
+        REQUIRE(n > 0);
+        answer.append(chunk.data(), n);
+    }
+    c.raw_finished(transaction_state::idle);
+    co_return answer;
+}
+
+} // namespace
+
+TEST_CASE("driver: raw reads straight from a plain TCP socket, through raw_read_some over TLS") {
+    run_async([]() -> asio::awaitable<void> {
+        const auto& server = env().pg15;
+        auto plain = co_await must_connect(options_for(server, env().scram, ssl_mode::disable));
+        auto* socket = plain->raw_tcp_socket();
+        REQUIRE(socket != nullptr);
+        std::array<char, 8> none{};
+        CHECK(plain->raw_take_buffered(std::span<char>(none)) == 0);
+        const auto direct = co_await raw_round_trip(
+            *plain, "SELECT 41 + 1", [&](std::span<char> out) -> asio::awaitable<std::size_t> {
+                auto [ec, n] = co_await socket->async_read_some(
+                    asio::buffer(out.data(), out.size()), asio::as_tuple(asio::use_awaitable));
+                REQUIRE_FALSE(ec);
+                co_return n;
+            });
+        CHECK(direct.find("42") != std::string::npos);
+        // The driver goes on from where the raw reads left it.
+        CHECK(co_await scalar(*plain, "SELECT 'after'") == "after");
+        // A cancelled read loses nothing on a plain socket; any other error breaks it.
+        CHECK(plain->raw_read_failed(asio::error::operation_aborted) ==
+              asio::error::operation_aborted);
+        CHECK(plain->raw_tcp_socket() == socket);
+        CHECK(co_await scalar(*plain, "SELECT 'still'") == "still");
+        CHECK(plain->raw_read_failed(asio::error::eof));
+        CHECK(plain->raw_tcp_socket() == nullptr);
+        std::array<char, 8> spare{};
+        CHECK(plain->raw_take_buffered(std::span<char>(spare)) == 0);
+        const auto after = co_await plain->raw_read_some(std::span<char>(spare));
+        CHECK(after.error == make_error_code(errc::connection_broken));
+
+        // Over TLS there is no plain socket to read: raw_read_some() reads.
+        auto o = options_for(server, env().scram, ssl_mode::require);
+        o.hosts = {host_spec{"localhost", server.port, {}}};
+        auto tls = co_await must_connect(o);
+        CHECK(tls->raw_tcp_socket() == nullptr);
+        const auto through = co_await raw_round_trip(
+            *tls, "SELECT 6 * 7", [&](std::span<char> out) -> asio::awaitable<std::size_t> {
+                auto r = co_await tls->raw_read_some(out);
+                REQUIRE_FALSE(r.error);
+                co_return r.bytes;
+            });
+        CHECK(through.find("42") != std::string::npos);
     });
 }
 

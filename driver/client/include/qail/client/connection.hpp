@@ -11,6 +11,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
@@ -199,6 +200,17 @@ public:
     /// already buffered, then from the socket. An error marks the connection broken,
     /// except a cancelled read of a plain socket (nothing was lost).
     [[nodiscard]] boost::asio::awaitable<raw_read_result> raw_read_some(std::span<char> out);
+    /// raw_read_some() in parts, for a relay that reads without a coroutine frame of
+    /// the connection's own on every read: copies what the connection had already
+    /// buffered into `out` and returns how many bytes (0: none, or not usable).
+    [[nodiscard]] std::size_t raw_take_buffered(std::span<char> out) noexcept;
+    /// Then the socket to async_read_some() from: only a usable plain TCP connection
+    /// has one (else null: use raw_read_some(), which also reports why not). The error
+    /// of such a read goes through raw_read_failed().
+    [[nodiscard]] boost::asio::ip::tcp::socket* raw_tcp_socket() noexcept;
+    /// The error raw_read_some() reports for a failed socket read `ec`; the connection
+    /// is marked broken unless the read was cancelled (nothing lost on a plain socket).
+    [[nodiscard]] boost::system::error_code raw_read_failed(boost::system::error_code ec);
     /// Writes all of `bytes` to the server. An error marks the connection broken.
     [[nodiscard]] boost::asio::awaitable<result<void>> raw_write(std::string_view bytes);
     /// Writes what the socket takes at once, without waiting: the bytes written (0 over
