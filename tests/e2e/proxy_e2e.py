@@ -247,6 +247,16 @@ def prepared_statements_across_backends():
             res = a.pgconn.exec_(b"DEALLOCATE _pg3_0")
             assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
             expect_error(lambda: a.execute("SELECT %s::int", [7]), "26000")
+            # The same inside a transaction, where the client is linked to a backend
+            # and the DEALLOCATE goes to it, rewritten to the server's name.
+            ok = psycopg.pq.ExecStatus.COMMAND_OK
+            res = a.pgconn.prepare(b"mine", b"SELECT $1::int + 1")
+            assert res.status == ok, res.error_message
+            for sql in (b"BEGIN", b"DEALLOCATE mine", b"COMMIT"):
+                res = a.pgconn.exec_(sql)
+                assert res.status == ok, (sql, res.error_message)
+            res = a.pgconn.exec_prepared(b"mine", [b"1"])
+            assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"26000"
 
 
 @test

@@ -322,7 +322,8 @@ asio::awaitable<void> session::client_loop() {
                 preamble_failed_ = false;
                 preamble_error_.clear();
             }
-            forward_message(type, step.what == scan_step::kind::message, bytes, to_server);
+            forward_message(type, step.what == scan_step::kind::message, bytes, to_server,
+                            names_statements);
             if (type == 'Q' && !incoming_changes_.empty() && !expects_.empty() &&
                 expects_.back().what == expect::kind::query)
                 expects_.back().changes = std::move(incoming_changes_);

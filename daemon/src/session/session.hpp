@@ -271,7 +271,10 @@ private:
         statements_;
     std::shared_ptr<backend_statements> backend_stmts_;
 
-    void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server);
+    /// `names_statements`: a Query's SQL may say DEALLOCATE (glance_at()); else it is
+    /// forwarded without looking for the statement it deallocates.
+    void forward_message(char type, bool whole, std::string_view bytes, std::string& to_server,
+                         bool names_statements);
     bool answer_locally(char type, std::string_view bytes, bool names_statements);
     void prepare_on_backend(const std::shared_ptr<statement_def>& def, std::string& to_server,
                             bool swallow);

@@ -40,8 +40,8 @@ void session::prepare_on_backend(const std::shared_ptr<statement_def>& def, std:
     ctx_.state->metrics().prepared(prepared_event::prepared);
 }
 
-void session::forward_message(char type, bool whole, std::string_view bytes,
-                              std::string& to_server) {
+void session::forward_message(char type, bool whole, std::string_view bytes, std::string& to_server,
+                              bool names_statements) {
     if (type == 'S' || type == 'Q' || type == 'F') {
         ++pending_ready_;
         query_started_.push_back(event_at_);
@@ -138,7 +138,7 @@ void session::forward_message(char type, bool whole, std::string_view bytes,
     case 'F':
         return plain(k::query);
     case 'Q': {
-        if (!whole)
+        if (!whole || !names_statements)
             return plain(k::query);
         const std::string_view sql = body.substr(0, body.empty() ? 0 : body.size() - 1);
         std::string name;
