@@ -3,6 +3,7 @@
 #include "detail/transport.hpp"
 
 #include <qail/client/connection.hpp>
+#include <qail/client/scram_memo.hpp>
 #include <qail/client/send_now.hpp>
 #include <qail/client/sql_text.hpp>
 #include <qail/client/statement_cache.hpp>
@@ -535,6 +536,10 @@ asio::awaitable<std::optional<error>> connection::impl::establish(const host_spe
     handshake_settings hs;
     hs.user = options.user;
     hs.password = options.password;
+    hs.scram_keys = [password = options.password](std::span<const std::uint8_t> salt,
+                                                  std::uint32_t iterations) {
+        return remembered_scram_keys(password, salt, iterations);
+    };
     hs.database = options.effective_dbname();
     if (!options.application_name.empty())
         hs.parameters.emplace_back("application_name", options.application_name);

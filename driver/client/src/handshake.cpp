@@ -141,6 +141,7 @@ handshake_status startup_handshake::on_auth(const proto::authentication_request&
                     return fail(errc::auth_method_unsupported);
                 if (settings_.password.empty())
                     return fail(errc::password_required);
+                opts.keys = settings_.scram_keys;
                 auth_started_ = true;
                 scram_.emplace(settings_.password, settings_.nonce, opts);
                 method_ = scram_->mechanism() == proto::scram_mechanism::sha_256_plus

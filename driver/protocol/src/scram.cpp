@@ -542,6 +542,12 @@ const std::string& scram_client::client_first_message() {
     return client_first_message_;
 }
 
+scram_keys derive_scram_keys(std::string_view password, std::span<const std::uint8_t> salt,
+                             std::uint32_t iterations) {
+    const derived_keys derived = derive_keys(saslprep(password), salt, iterations);
+    return {derived.client_key, derived.server_key};
+}
+
 scram_result scram_client::fail_step(std::error_code error) {
     state_ = state::failed;
     password_.clear();
@@ -587,8 +593,15 @@ scram_result scram_client::handle_server_first(std::string_view message) {
         return fail_step(errc::scram_malformed_message);
     }
 
-    const derived_keys keys = derive_keys(password_, *salt, *iterations);
+    scram_keys keys;
+    if (options_.keys) {
+        keys = options_.keys(*salt, *iterations);
+    } else {
+        const derived_keys derived = derive_keys(password_, *salt, *iterations);
+        keys = {derived.client_key, derived.server_key};
+    }
     password_.clear();
+    const sha256_hash stored_key = sha256_digest(keys.client_key);
 
     const bool binds =
         options_.channel_binding.mode == scram_channel_binding_mode::tls_server_end_point;
@@ -599,7 +612,7 @@ scram_result scram_client::handle_server_first(std::string_view message) {
     without_proof += *nonce;
 
     const std::string auth = auth_message(client_first_bare_, message, without_proof);
-    const sha256_hash client_signature = hmac_sha256(keys.stored_key, bytes_of(auth));
+    const sha256_hash client_signature = hmac_sha256(stored_key, bytes_of(auth));
     const sha256_hash proof = xor_hashes(keys.client_key, client_signature);
     expected_server_signature_ = hmac_sha256(keys.server_key, bytes_of(auth));
 

@@ -6,6 +6,7 @@
 #include "support/pg_env.hpp"
 
 #include <qail/client/connection.hpp>
+#include <qail/client/scram_memo.hpp>
 
 #include <doctest/doctest.h>
 
@@ -731,6 +732,33 @@ TEST_CASE("driver: raw reads straight from a plain TCP socket, through raw_read_
                 co_return r.bytes;
             });
         CHECK(through.find("42") != std::string::npos);
+    });
+}
+
+} // namespace qail::client
+
+namespace qail::client {
+
+TEST_CASE("driver: SCRAM logins with one password derive its keys once") {
+    run_async([]() -> asio::awaitable<void> {
+        const auto& server = env().pg15;
+        auto one = co_await must_connect(options_for(server, env().scram));
+        CHECK(one->authentication() == auth_method::scram_sha_256);
+        // Remembered by now (by this login, or an earlier one in this process).
+        const auto after_first = scram_key_derivations();
+        auto two = co_await must_connect(options_for(server, env().scram));
+        CHECK(co_await scalar(*two, "SELECT current_user") == env().scram.user);
+        CHECK(scram_key_derivations() == after_first);
+        // A wrong password is derived (and refused by the server); the right one is
+        // still remembered and still logs in.
+        auto wrong = env().scram;
+        wrong.password += "-not";
+        const auto refused = co_await must_fail(options_for(server, wrong));
+        CHECK(refused.sqlstate() == "28P01");
+        CHECK(scram_key_derivations() == after_first + 1);
+        auto three = co_await must_connect(options_for(server, env().scram));
+        CHECK(co_await scalar(*three, "SELECT 1") == "1");
+        CHECK(scram_key_derivations() == after_first + 1);
     });
 }
 

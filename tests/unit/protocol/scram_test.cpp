@@ -5,12 +5,14 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -238,6 +240,49 @@ TEST_CASE("scram: RFC 7677 test vector, client side") {
     CHECK_FALSE(client->complete());
     CHECK_ERRC(client->verify_server_final(rfc_server_final), errc::ok);
     CHECK(client->complete());
+}
+
+TEST_CASE("scram: RFC 7677 test vector with the keys from the caller's hook") {
+    const std::vector<std::uint8_t> rfc_salt = base64_decode("W22ZaJ0SNY7soEsUEjb6gQ==").value();
+    int calls = 0;
+    scram_client_options options;
+    options.user = "user";
+    // Given the server's salt and iteration count, once; what it returns is used.
+    options.keys = [&](std::span<const std::uint8_t> salt, std::uint32_t iterations) {
+        ++calls;
+        CHECK(std::ranges::equal(salt, rfc_salt));
+        CHECK(iterations == 4096);
+        return derive_scram_keys(rfc_password, salt, iterations);
+    };
+    auto client = scram_client::with_nonce("not the password", rfc_client_nonce, options);
+    REQUIRE(client.has_value());
+    CHECK(client->client_first_message() == rfc_client_first);
+    const scram_result final_message = client->handle_server_first(rfc_server_first);
+    REQUIRE(final_message.ok());
+    CHECK(final_message.message == rfc_client_final);
+    CHECK_ERRC(client->verify_server_final(rfc_server_final), errc::ok);
+    CHECK(client->complete());
+    CHECK(calls == 1);
+
+    // Keys of another password: the proof is wrong and so is the server's signature.
+    options.keys = [](std::span<const std::uint8_t> salt, std::uint32_t iterations) {
+        return derive_scram_keys("pencil2", salt, iterations);
+    };
+    auto wrong = scram_client::with_nonce(rfc_password, rfc_client_nonce, options).value();
+    (void)wrong.client_first_message();
+    const scram_result other = wrong.handle_server_first(rfc_server_first);
+    REQUIRE(other.ok());
+    CHECK(other.message != rfc_client_final);
+    CHECK_ERRC(wrong.verify_server_final(rfc_server_final), errc::scram_server_signature_mismatch);
+}
+
+TEST_CASE("scram: derive_scram_keys gives the verifier's ServerKey and StoredKey") {
+    const scram_verifier verifier = rfc_verifier();
+    const scram_keys keys = derive_scram_keys(rfc_password, verifier.salt, verifier.iterations);
+    CHECK(keys.server_key == verifier.server_key);
+    CHECK(sha256_digest(keys.client_key) == verifier.stored_key);
+    CHECK(derive_scram_keys("pencil ", verifier.salt, verifier.iterations) != keys);
+    CHECK(derive_scram_keys(rfc_password, verifier.salt, 4095) != keys);
 }
 
 TEST_CASE("scram: RFC 7677 test vector, server side") {

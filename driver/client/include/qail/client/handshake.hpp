@@ -11,7 +11,9 @@
 
 #include <boost/system/error_code.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +42,11 @@ struct handshake_settings {
     bool tls = false;
     /// CSPRNG bytes for the SCRAM client nonce.
     protocol::scram_nonce_bytes nonce{};
+    /// SCRAM's keys for the server's salt and iteration count (see
+    /// protocol::scram_client_options::keys); empty: derived from `password` each time.
+    std::function<protocol::scram_keys(std::span<const std::uint8_t> salt,
+                                       std::uint32_t iterations)>
+        scram_keys;
 };
 
 /// The state of the handshake after a message.

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -86,6 +87,21 @@ struct scram_channel_binding {
     std::vector<std::uint8_t> data;
 };
 
+/// ClientKey and ServerKey (RFC 5802 section 3) of a password for one salt and iteration
+/// count: what a client must derive, with PBKDF2 (costly by design), before it can
+/// answer a server-first-message.
+struct scram_keys {
+    sha256_hash client_key{};
+    sha256_hash server_key{};
+
+    friend bool operator==(const scram_keys&, const scram_keys&) = default;
+};
+
+/// Derives them from `password` (passed through saslprep()).
+[[nodiscard]] scram_keys derive_scram_keys(std::string_view password,
+                                           std::span<const std::uint8_t> salt,
+                                           std::uint32_t iterations);
+
 struct scram_client_options {
     /// Sent as n=<user>. PostgreSQL ignores it (the StartupMessage names the user) and
     /// libpq sends it empty, so leave it empty unless talking to another SCRAM peer.
@@ -93,6 +109,11 @@ struct scram_client_options {
     scram_channel_binding channel_binding;
     /// Refuse a server-first-message whose i= is above this (errc::scram_invalid_iterations).
     std::uint32_t max_iterations = scram_default_max_iterations;
+    /// Where handle_server_first() gets the keys for the server's salt and (accepted)
+    /// iteration count; empty: derive_scram_keys() of the password. They stay the same
+    /// until the server's verifier changes, so a caller that logs in often with one
+    /// password can remember them and spare PBKDF2 on every login.
+    std::function<scram_keys(std::span<const std::uint8_t> salt, std::uint32_t iterations)> keys;
 };
 
 /// Client half of a SCRAM exchange; does no I/O. Use:
