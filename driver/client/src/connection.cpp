@@ -536,10 +536,11 @@ asio::awaitable<std::optional<error>> connection::impl::establish(const host_spe
     handshake_settings hs;
     hs.user = options.user;
     hs.password = options.password;
-    hs.scram_keys = [password = options.password](std::span<const std::uint8_t> salt,
-                                                  std::uint32_t iterations) {
-        return remembered_scram_keys(password, salt, iterations);
-    };
+    if (options.scram_memo)
+        hs.scram_keys = [memo = options.scram_memo, password = options.password](
+                            std::span<const std::uint8_t> salt, std::uint32_t iterations) {
+            return memo->keys(password, salt, iterations);
+        };
     hs.database = options.effective_dbname();
     if (!options.application_name.empty())
         hs.parameters.emplace_back("application_name", options.application_name);

@@ -2,6 +2,8 @@
 // that decides what happens to a connection coming back (shelve, clean, or retire).
 #include "detail/pool_internal.hpp"
 
+#include <qail/client/scram_memo.hpp>
+
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -151,6 +153,9 @@ pg_pool::pg_pool(private_tag, asio::any_io_executor maintenance, client::connect
       config_(std::move(config)) {
     if (name_.empty())
         name_ = options_.effective_dbname();
+    // Its connections log in with one password: SCRAM's keys are derived once.
+    if (!options_.scram_memo)
+        options_.scram_memo = std::make_shared<client::scram_key_memo>();
     config_.max_size = std::max<std::size_t>(config_.max_size, 1);
     config_.min_size = std::min(config_.min_size, config_.max_size);
 }

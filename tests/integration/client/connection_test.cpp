@@ -739,26 +739,32 @@ TEST_CASE("driver: raw reads straight from a plain TCP socket, through raw_read_
 
 namespace qail::client {
 
-TEST_CASE("driver: SCRAM logins with one password derive its keys once") {
+TEST_CASE("driver: SCRAM logins sharing a memo derive a password's keys once") {
     run_async([]() -> asio::awaitable<void> {
         const auto& server = env().pg15;
-        auto one = co_await must_connect(options_for(server, env().scram));
+        auto options = options_for(server, env().scram);
+        options.scram_memo = std::make_shared<scram_key_memo>();
+        auto one = co_await must_connect(options);
         CHECK(one->authentication() == auth_method::scram_sha_256);
-        // Remembered by now (by this login, or an earlier one in this process).
-        const auto after_first = scram_key_derivations();
-        auto two = co_await must_connect(options_for(server, env().scram));
+        CHECK(options.scram_memo->derivations() == 1);
+        auto two = co_await must_connect(options);
         CHECK(co_await scalar(*two, "SELECT current_user") == env().scram.user);
-        CHECK(scram_key_derivations() == after_first);
+        CHECK(options.scram_memo->derivations() == 1);
         // A wrong password is derived (and refused by the server); the right one is
         // still remembered and still logs in.
-        auto wrong = env().scram;
+        auto wrong = options;
         wrong.password += "-not";
-        const auto refused = co_await must_fail(options_for(server, wrong));
+        const auto refused = co_await must_fail(wrong);
         CHECK(refused.sqlstate() == "28P01");
-        CHECK(scram_key_derivations() == after_first + 1);
-        auto three = co_await must_connect(options_for(server, env().scram));
+        CHECK(options.scram_memo->derivations() == 2);
+        auto three = co_await must_connect(options);
         CHECK(co_await scalar(*three, "SELECT 1") == "1");
-        CHECK(scram_key_derivations() == after_first + 1);
+        CHECK(options.scram_memo->derivations() == 2);
+        // Without a memo nothing is remembered (and nothing breaks).
+        auto plain = options_for(server, env().scram);
+        CHECK_FALSE(plain.scram_memo);
+        auto four = co_await must_connect(plain);
+        CHECK(co_await scalar(*four, "SELECT 2") == "2");
     });
 }
 

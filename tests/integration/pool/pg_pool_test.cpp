@@ -4,6 +4,7 @@
 #include "support/async.hpp"
 #include "support/pg_env.hpp"
 
+#include <qail/client/scram_memo.hpp>
 #include <qail/pool/pg_pool.hpp>
 
 #include <doctest/doctest.h>
@@ -11,7 +12,6 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1012,7 +1012,7 @@ TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroye
         const std::weak_ptr<int> frame_alive = sentinel;
         {
             asio::io_context other;
-            asio::co_spawn(other, wait_holding(pool, std::move(sentinel)), asio::detached);
+            asio::co_spawn(other, wait_holding(pool, std::move(sentinel)), report_failure);
             (void)other.poll();
             REQUIRE(pool->stats().waiting == 1);
             CHECK_FALSE(frame_alive.expired());
@@ -1115,6 +1115,27 @@ TEST_CASE("pool: maintenance refills to min_size and closes idle connections") {
         CHECK(s.idle == 1);
         CHECK(pool->config().max_size == 1);
         co_await pool->close();
+    });
+}
+
+TEST_CASE("pool: its connections derive the SCRAM keys once") {
+    run_async([&]() -> asio::awaitable<void> {
+        const auto& server = env().pg15;
+        auto options = options_for(server, env().scram);
+        const auto memo = std::make_shared<client::scram_key_memo>();
+        options.scram_memo = memo;
+        auto pool =
+            pg_pool::create(co_await asio::this_coro::executor, options, small_config(3), "memo");
+        auto a = co_await must_acquire(*pool);
+        auto b = co_await must_acquire(*pool);
+        auto c = co_await must_acquire(*pool);
+        CHECK(co_await scalar(*c, "SELECT 3") == "3");
+        CHECK(pool->stats().in_use == 3);
+        CHECK(memo->derivations() == 1);
+        a.release();
+        b.release();
+        c.release();
+        co_await pool->close(1s);
     });
 }
 

@@ -1,4 +1,4 @@
-// remembered_scram_keys(): PBKDF2 once per (password, salt, iterations), bounded.
+// scram_key_memo: PBKDF2 once per (password, salt, iterations), bounded, thread-safe.
 #include "test_support.hpp"
 
 #include <qail/client/scram_memo.hpp>
@@ -14,57 +14,59 @@ namespace {
 
 namespace proto = qail::protocol;
 
-// Few iterations: fast under sanitizers. Each test uses passwords of its own, since the
-// memo is the process's.
-constexpr std::uint32_t iterations = 32;
+constexpr std::uint32_t iterations = 32; // few: fast under sanitizers
 const std::vector<std::uint8_t> salt_a = {1, 2, 3, 4, 5, 6, 7, 8};
 const std::vector<std::uint8_t> salt_b = {8, 7, 6, 5, 4, 3, 2, 1};
 
 } // namespace
 
 TEST_CASE("scram memo: derives once per password, salt and iteration count") {
-    const auto before = scram_key_derivations();
-    const auto first = remembered_scram_keys("memo-one", salt_a, iterations);
-    CHECK(first == proto::derive_scram_keys("memo-one", salt_a, iterations));
-    CHECK(scram_key_derivations() == before + 1);
-    CHECK(remembered_scram_keys("memo-one", salt_a, iterations) == first);
-    CHECK(scram_key_derivations() == before + 1);
+    scram_key_memo memo;
+    const auto first = memo.keys("pw", salt_a, iterations);
+    CHECK(first == proto::derive_scram_keys("pw", salt_a, iterations));
+    CHECK(memo.derivations() == 1);
+    CHECK(memo.keys("pw", salt_a, iterations) == first);
+    CHECK(memo.derivations() == 1);
     // Any of the three differing is another derivation, with other keys.
-    CHECK(remembered_scram_keys("memo-one", salt_b, iterations) != first);
-    CHECK(remembered_scram_keys("memo-one", salt_a, iterations + 1) != first);
-    CHECK(remembered_scram_keys("memo-One", salt_a, iterations) != first);
-    CHECK(scram_key_derivations() == before + 4);
+    CHECK(memo.keys("pw", salt_b, iterations) != first);
+    CHECK(memo.keys("pw", salt_a, iterations + 1) != first);
+    CHECK(memo.keys("pW", salt_a, iterations) != first);
+    CHECK(memo.derivations() == 4);
+    CHECK(memo.keys("pw", salt_a, iterations) == first);
+    CHECK(memo.derivations() == 4);
 }
 
 TEST_CASE("scram memo: keeps at most its capacity, forgetting the oldest") {
-    const auto before = scram_key_derivations();
-    (void)remembered_scram_keys("memo-oldest", salt_a, iterations);
-    for (std::size_t i = 0; i < scram_memo_capacity; ++i)
-        (void)remembered_scram_keys("memo-fill-" + std::to_string(i), salt_a, iterations);
-    const auto filled = scram_key_derivations();
-    CHECK(filled == before + 1 + scram_memo_capacity);
-    // The newest are still there; the oldest was dropped and is derived again.
-    (void)remembered_scram_keys("memo-fill-" + std::to_string(scram_memo_capacity - 1), salt_a,
-                                iterations);
-    CHECK(scram_key_derivations() == filled);
-    CHECK(remembered_scram_keys("memo-oldest", salt_a, iterations) ==
-          proto::derive_scram_keys("memo-oldest", salt_a, iterations));
-    CHECK(scram_key_derivations() == filled + 1);
+    scram_key_memo memo(3);
+    for (const char* pw : {"a", "b", "c"})
+        (void)memo.keys(pw, salt_a, iterations);
+    CHECK(memo.derivations() == 3);
+    (void)memo.keys("d", salt_a, iterations); // "a" goes
+    CHECK(memo.derivations() == 4);
+    for (const char* pw : {"b", "c", "d"})
+        (void)memo.keys(pw, salt_a, iterations);
+    CHECK(memo.derivations() == 4);
+    CHECK(memo.keys("a", salt_a, iterations) == proto::derive_scram_keys("a", salt_a, iterations));
+    CHECK(memo.derivations() == 5);
 }
 
 TEST_CASE("scram memo: threads asking at once all get the right keys") {
-    const auto want = proto::derive_scram_keys("memo-threads", salt_b, iterations);
+    scram_key_memo memo;
+    const auto want = proto::derive_scram_keys("shared", salt_b, iterations);
     std::vector<std::thread> threads;
     std::vector<int> right(8, 0);
     for (std::size_t t = 0; t < right.size(); ++t)
         threads.emplace_back([&, t] {
             for (int i = 0; i < 50; ++i)
-                right[t] += remembered_scram_keys("memo-threads", salt_b, iterations) == want;
+                right[t] += memo.keys("shared", salt_b, iterations) == want ? 1 : 0;
         });
     for (auto& t : threads)
         t.join();
     for (const int r : right)
         CHECK(r == 50);
+    // Threads that missed at once each derived; later asks did not.
+    CHECK(memo.derivations() >= 1);
+    CHECK(memo.derivations() <= right.size());
 }
 
 } // namespace qail::client

@@ -140,8 +140,9 @@ struct pool_waiter {
     std::atomic<int> phase{running};
 };
 
-/// Starts a wait of `w` (on its executor) until `deadline`: stale wake-ups of an earlier
-/// wait are forgotten, and the timer armed unless it already is (at an earlier time).
+/// Starts a wait of `w` (on its executor) until `deadline`, arming the timer unless it
+/// already is (at an earlier time). `phase` must be `running` already: it is set so
+/// under the mutex before the waiter is queued, where a waker could see it.
 void begin_wait(const std::shared_ptr<pool_waiter>& w, clock::time_point deadline);
 /// Ends it; the timer is cancelled unless `keep_timer` (a kept waiter's next wait).
 void end_wait(pool_waiter& w, bool keep_timer);
@@ -150,7 +151,8 @@ void wake(const std::shared_ptr<pool_waiter>& w);
 /// `w` has parked its coroutine in `resume`: resumes it at once if wake() came first.
 void parked(const std::shared_ptr<pool_waiter>& w);
 /// Parks the awaiting coroutine (with asio::deferred) until wake(). The caller re-checks
-/// `got` under the mutex and the deadline after every park: a wake may be early.
+/// `got` under the mutex and the deadline after every park: a wake may be early. `w` is
+/// taken by reference: co_await the result at once (`co_await park(w)`).
 inline auto park(const std::shared_ptr<pool_waiter>& w) {
     return boost::asio::async_initiate<const boost::asio::deferred_t&, void()>(
         [&w](auto handler) {

@@ -6,12 +6,15 @@
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace qail::client {
+
+class scram_key_memo;
 
 /// libpq's sslmode (https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION).
 enum class ssl_mode {
@@ -107,6 +110,10 @@ struct connect_options {
     /// Server-side prepared statements the connection keeps (LRU); 0 disables caching.
     /// Set in code only; not a libpq keyword.
     std::size_t statement_cache_capacity = 100;
+    /// Where SCRAM's keys are remembered between logins (see scram_key_memo; a pg_pool
+    /// gives its connections one). Null: derived at every login, as libpq does. Set in
+    /// code only.
+    std::shared_ptr<scram_key_memo> scram_memo;
 
     /// dbname, or the user name when dbname is empty (libpq's default).
     [[nodiscard]] const std::string& effective_dbname() const noexcept {
