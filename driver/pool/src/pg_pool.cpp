@@ -132,6 +132,11 @@ void parked(const std::shared_ptr<pool_waiter>& w) {
 
 } // namespace detail
 
+wait_slot::~wait_slot() {
+    if (waiter_)
+        detail::end_wait(*waiter_, false);
+}
+
 namespace {
 
 bool past_lifetime(const pool_entry& e, const pool_config& c, clock::time_point now) {

@@ -1000,6 +1000,41 @@ asio::awaitable<void> wait_holding(std::shared_ptr<pg_pool> pool, std::shared_pt
 }
 } // namespace
 
+namespace {
+asio::awaitable<void> wait_with_a_slot(std::shared_ptr<pg_pool> pool, bool& served) {
+    wait_slot slot;
+    std::optional<pooled_connection> out;
+    client::error failure;
+    const binding b{};
+    co_await pool->acquire_into(b, out, failure, &slot);
+    served = out.has_value();
+} // the slot goes here, its waiter's timer armed for a minute
+} // namespace
+
+TEST_CASE("pool: a destroyed wait_slot leaves no timer behind") {
+    run_async([&]() -> asio::awaitable<void> {
+        const auto& server = env().pg15;
+        auto config = small_config(1);
+        config.acquire_timeout = 60s;
+        auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                    options_for(server, env().scram), config, "slotgone");
+        auto held = co_await must_acquire(*pool);
+        asio::io_context other;
+        bool served = false;
+        asio::co_spawn(other, wait_with_a_slot(pool, served), report_failure);
+        (void)other.poll();
+        REQUIRE(pool->stats().waiting == 1);
+        held.release(); // hands the connection to the waiter on `other`
+        const auto began = std::chrono::steady_clock::now();
+        (void)other.run_for(10s);
+        // It ran out of work (the waiter's timer went with the slot), not out of time.
+        CHECK(served);
+        CHECK(other.stopped());
+        CHECK(std::chrono::steady_clock::now() - began < 5s);
+        co_await pool->close(1s);
+    });
+}
+
 TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroyed with it") {
     run_async([&]() -> asio::awaitable<void> {
         const auto& server = env().pg15;

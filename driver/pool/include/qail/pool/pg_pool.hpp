@@ -31,8 +31,17 @@ struct maintenance_loop;
 } // namespace detail
 
 /// A waiter kept by one caller of pg_pool::acquire_into() between its waits (see
-/// there). Keep it on the caller's side, used from one executor.
+/// there). Keep it on the caller's side, used and destroyed on one executor.
 class wait_slot {
+public:
+    wait_slot() = default;
+    wait_slot(const wait_slot&) = delete;
+    wait_slot& operator=(const wait_slot&) = delete;
+    /// Stops the kept waiter's timer, which would otherwise hold it (and keep its
+    /// io_context busy) until acquire_timeout after its last wait.
+    ~wait_slot();
+
+private:
     friend class pg_pool;
     std::shared_ptr<detail::pool_waiter> waiter_;
 };
