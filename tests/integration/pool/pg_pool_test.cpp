@@ -162,6 +162,25 @@ pool_config small_config(std::size_t max_size) {
     return c;
 }
 
+/// A pool of one connection to PostgreSQL 15 (scram_user) for tests of waiting, with
+/// the given acquire_timeout.
+asio::awaitable<std::shared_ptr<pg_pool>> pool_of_one(std::string name,
+                                                      std::chrono::milliseconds acquire_timeout) {
+    auto config = small_config(1);
+    config.acquire_timeout = acquire_timeout;
+    co_return pg_pool::create(co_await asio::this_coro::executor,
+                              options_for(env().pg15, env().scram), std::move(config),
+                              std::move(name));
+}
+
+/// Starts `waiting` on `other` (an io_context nothing runs) and polls it until the
+/// coroutine waits in `pool`'s queue.
+void start_waiting_on(asio::io_context& other, asio::awaitable<void> waiting, pg_pool& pool) {
+    asio::co_spawn(other, std::move(waiting), report_failure);
+    (void)other.poll();
+    REQUIRE(pool.stats().waiting == 1);
+}
+
 // --- the leak test ---------------------------------------------------------------------
 
 /// What a clean session looks like, read once from a fresh connection.
@@ -942,11 +961,7 @@ TEST_CASE("pool: acquire_into hands over the connection, or the error, through i
 
 TEST_CASE("pool: a kept wait_slot serves wait after wait, timeouts included") {
     run_async([&]() -> asio::awaitable<void> {
-        const auto& server = env().pg15;
-        auto config = small_config(1);
-        config.acquire_timeout = 300ms;
-        auto pool = pg_pool::create(co_await asio::this_coro::executor,
-                                    options_for(server, env().scram), config, "slotdb");
+        auto pool = co_await pool_of_one("slotdb", 300ms);
         auto ex = co_await asio::this_coro::executor;
         const binding b{};
         wait_slot slot;
@@ -1013,17 +1028,11 @@ asio::awaitable<void> wait_with_a_slot(std::shared_ptr<pg_pool> pool, bool& serv
 
 TEST_CASE("pool: a destroyed wait_slot leaves no timer behind") {
     run_async([&]() -> asio::awaitable<void> {
-        const auto& server = env().pg15;
-        auto config = small_config(1);
-        config.acquire_timeout = 60s;
-        auto pool = pg_pool::create(co_await asio::this_coro::executor,
-                                    options_for(server, env().scram), config, "slotgone");
+        auto pool = co_await pool_of_one("slotgone", 60s);
         auto held = co_await must_acquire(*pool);
         asio::io_context other;
         bool served = false;
-        asio::co_spawn(other, wait_with_a_slot(pool, served), report_failure);
-        (void)other.poll();
-        REQUIRE(pool->stats().waiting == 1);
+        start_waiting_on(other, wait_with_a_slot(pool, served), *pool);
         held.release(); // hands the connection to the waiter on `other`
         const auto began = std::chrono::steady_clock::now();
         (void)other.run_for(10s);
@@ -1037,19 +1046,13 @@ TEST_CASE("pool: a destroyed wait_slot leaves no timer behind") {
 
 TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroyed with it") {
     run_async([&]() -> asio::awaitable<void> {
-        const auto& server = env().pg15;
-        auto config = small_config(1);
-        config.acquire_timeout = 60s;
-        auto pool = pg_pool::create(co_await asio::this_coro::executor,
-                                    options_for(server, env().scram), config, "dyingctx");
+        auto pool = co_await pool_of_one("dyingctx", 60s);
         auto held = co_await must_acquire(*pool);
         auto sentinel = std::make_shared<int>(0);
         const std::weak_ptr<int> frame_alive = sentinel;
         {
             asio::io_context other;
-            asio::co_spawn(other, wait_holding(pool, std::move(sentinel)), report_failure);
-            (void)other.poll();
-            REQUIRE(pool->stats().waiting == 1);
+            start_waiting_on(other, wait_holding(pool, std::move(sentinel)), *pool);
             CHECK_FALSE(frame_alive.expired());
         }
         // Its coroutine frame is gone (not leaked, waiting for a wake-up that cannot
