@@ -7,6 +7,8 @@ Usage: proxy_e2e.py QAIL_PROXY_BIN TEST_NAME   (one ctest test per TEST_NAME)
 Each test starts its own qail-proxy on free loopback ports with a config it writes,
 and stops it at the end. Every wait is bounded.
 """
+import fcntl
+import hashlib
 import os
 import signal
 import socket
@@ -14,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -810,6 +813,69 @@ def long_pipeline_is_answered_in_order():
         bodies = read_messages(s, want)
         rows = [b for t, b in zip(want, bodies) if t == "D"]
         assert [int(r[6:]) for r in rows] == list(range(n)), rows[:5]
+        s.sendall(pg_message(b"Q", b"SELECT 1\0"))
+        read_messages(s, ["T", "D", "C", "Z"])
+        s.close()
+        c.close()
+
+
+def stall_queue(s, seconds=10):
+    """Waits (up to `seconds`) until the bytes queued for reading on `s` stop growing."""
+    queued, deadline = -1, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        now = struct.unpack("i", fcntl.ioctl(s.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+        if now > 0 and now == queued:
+            return
+        queued = now
+        time.sleep(0.05)
+
+
+@test
+def slow_reader_receives_a_large_result_intact():
+    # A client reading slowly through a small receive buffer: the proxy's writes to it
+    # are partial (what the socket does not take is kept and sent when it has room),
+    # while the answer is relayed straight from the backend's read buffer otherwise.
+    # Every row must arrive once, in order, unchanged.
+    n = 300000
+    with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
+        c, s = raw_session(p, timeout=20)
+        s.sendall(pg_message(b"Q", b"SELECT g, md5(g::text) FROM generate_series(1, %d) g\0" % n))
+        # Now and then read nothing until the bytes queued for this socket stop growing:
+        # the proxy's write to it came back short and the rest waits for room, while
+        # the backend fills the proxy's socket (its next reads fill the read buffer).
+        stall_queue(s)
+        buf, want, types = b"", 1, []
+        received, next_stall = 0, 2 << 20
+        while True:
+            chunk = s.recv(8192)
+            if not chunk:
+                raise AssertionError("the proxy closed the connection at row %d" % want)
+            buf += chunk
+            received += len(chunk)
+            if received >= next_stall:
+                stall_queue(s)
+                next_stall += 2 << 20
+            at = 0
+            while len(buf) - at >= 5:
+                length = struct.unpack_from("!I", buf, at + 1)[0]
+                if len(buf) - at < 1 + length:
+                    break
+                kind, body = buf[at:at + 1], buf[at + 5:at + 1 + length]
+                at += 1 + length
+                if kind == b"D":
+                    n1 = struct.unpack_from("!i", body, 2)[0]
+                    g = body[6:6 + n1]
+                    digest = body[6 + n1 + 4:]
+                    assert int(g) == want, (g, want)
+                    assert digest == hashlib.md5(g).hexdigest().encode(), (g, digest)
+                    want += 1
+                else:
+                    types.append(kind)
+            buf = buf[at:]
+            if types and types[-1] == b"Z":
+                break
+        assert want == n + 1 and types == [b"T", b"C", b"Z"], (want, types)
+        assert not buf
         s.sendall(pg_message(b"Q", b"SELECT 1\0"))
         read_messages(s, ["T", "D", "C", "Z"])
         s.close()

@@ -108,6 +108,28 @@ bool session::send_to_client_now(std::string& bytes) {
     return bytes.empty();
 }
 
+// The same for bytes the session does not own (a view into a read buffer): what the
+// socket does not take now is copied into `rest` (false: co_await send_to_client(rest)).
+bool session::send_to_client_now(std::string_view bytes, std::string& rest) {
+    if (bytes.empty() || !client_ok_)
+        return true;
+    if (writing_) {
+        pending_out_.append(bytes);
+        return true;
+    }
+    boost::system::error_code ec;
+    const std::size_t n = stream_.write_now(asio::buffer(bytes), ec);
+    if (ec) {
+        client_ok_ = false;
+        return true;
+    }
+    ctx_.state->metrics().bytes(false, n);
+    if (n == bytes.size())
+        return true;
+    rest.assign(bytes.substr(n));
+    return false;
+}
+
 asio::awaitable<bool> session::send_to_client(std::string& bytes) {
     if (bytes.empty())
         co_return client_ok_;

@@ -406,6 +406,8 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
     for (;;) {
         if (pump_begin_ == pump_end_)
             pump_begin_ = pump_end_ = 0;
+        else
+            make_room(buf, pump_begin_, pump_end_, pump_needed_);
         const std::span<char> room(buf.data() + pump_end_, buf.size() - pump_end_);
         // From a plain TCP socket directly: raw_read_some() is a coroutine frame per read.
         std::size_t got = conn.raw_take_buffered(room);
@@ -438,7 +440,8 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
             buf.resize(buf.size() * 2);
         out.clear();
         bool copy_in = false;
-        const relayed step = take_server_bytes(out, copy_in);
+        std::string_view direct;
+        const relayed step = take_server_bytes(out, direct, copy_in);
         if (step == relayed::bad_length || step == relayed::preamble_failed ||
             step == relayed::transaction_in_statement_mode) {
             conn.mark_broken();
@@ -463,7 +466,10 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
             stream_.close();
             co_return false;
         }
-        if (!send_to_client_now(out))
+        // (out is empty when direct is not: send_to_client_now() leaves the rest there.)
+        const bool sent =
+            direct.empty() ? send_to_client_now(out) : send_to_client_now(direct, out);
+        if (!sent)
             (void)co_await send_to_client(out);
         if (!client_ok_) {
             closing_ = true;
@@ -486,20 +492,54 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
 }
 
 // Relays the complete messages read from the linked backend (pump_buf_ between
-// pump_begin_ and pump_end_) into `out`, doing the pooler's bookkeeping on the way;
-// `copy_in` is set when the server started a COPY that waits for the client's data.
-session::relayed session::take_server_bytes(std::string& out, bool& copy_in) {
+// pump_begin_ and pump_end_), doing the pooler's bookkeeping on the way. What the client
+// gets is `direct` (a view into pump_buf_, valid until its next read: the common case,
+// no copy) or, when the proxy hid or added messages, `out`. `copy_in` is set when the
+// server started a COPY that waits for the client's data.
+session::relayed session::take_server_bytes(std::string& out, std::string_view& direct,
+                                            bool& copy_in) {
     const auto mode = db_->cfg.mode;
     const read_buffer& buf = pump_buf_;
     relayed result = relayed::more;
+    // The forwarded bytes not yet copied into `out`: pump_buf_[run_begin, run_end).
+    std::size_t run_begin = pump_begin_;
+    std::size_t run_end = pump_begin_;
+    const auto flush = [&] {
+        out.append(buf.data() + run_begin, run_end - run_begin);
+        run_begin = run_end = pump_begin_;
+    };
+    const auto forward = [&](std::size_t at, std::size_t n) {
+        if (run_end != at) {
+            flush();
+            run_begin = at;
+        }
+        run_end = at + n;
+    };
+    const auto synth = [&] { // emit_synth(out), after what came before it
+        if (synth_due()) {
+            flush();
+            emit_synth_due(out);
+        }
+    };
+    const auto finish = [&](relayed r) {
+        if (out.empty()) {
+            direct = std::string_view(buf.data() + run_begin, run_end - run_begin);
+        } else {
+            flush();
+            direct = {};
+        }
+        return r;
+    };
     for (;;) {
-        const std::string_view unread{buf.data() + pump_begin_, pump_end_ - pump_begin_};
+        const std::size_t at = pump_begin_;
+        const std::string_view unread{buf.data() + at, pump_end_ - at};
         const auto step = server_scanner_.next(unread);
         if (step.what == scan_step::kind::bad_length)
-            return relayed::bad_length;
+            return finish(relayed::bad_length);
         if (step.what == scan_step::kind::need_more) {
-            make_room(pump_buf_, pump_begin_, pump_end_, unread.size() + step.size);
-            return result;
+            // Room for it is made after the send: `direct` points into the buffer.
+            pump_needed_ = unread.size() + step.size;
+            return finish(result);
         }
         const std::string_view bytes = unread.substr(0, step.size);
         pump_begin_ += step.size;
@@ -513,60 +553,66 @@ session::relayed session::take_server_bytes(std::string& out, bool& copy_in) {
                 } else if (step.type == 'Z') {
                     --link_swallow_;
                     if (link_swallow_ == 0 && preamble_failed_)
-                        return relayed::preamble_failed;
+                        return finish(relayed::preamble_failed);
                 }
             }
             continue;
         }
-        if (step.what == scan_step::kind::message) {
-            emit_synth(out);
-            const bool forward = on_server_message(step.type, bytes);
-            if (!forward) {
-                emit_synth(out);
-                continue;
-            }
-            if (step.type == 'Z' && bytes.size() == 6) {
-                last_status_ = bytes[5];
-                const auto now = clock::now();
-                last_activity_ = now;
-                on_ready(last_status_);
-                if (pending_ready_ > 0)
-                    --pending_ready_;
-                if (query_head_ < query_started_.size()) {
-                    ctx_.state->metrics().query(
-                        database_name_,
-                        std::chrono::duration<double>(now - query_started_[query_head_++]).count());
-                    if (query_head_ == query_started_.size()) {
-                        query_started_.clear();
-                        query_head_ = 0;
-                    }
-                }
-                if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
-                    (last_status_ == 'I' || mode == pool_mode::statement))
-                    result = relayed::released;
-                if (mode == pool_mode::statement && last_status_ != 'I') {
-                    out.append(bytes);
-                    return relayed::transaction_in_statement_mode;
-                }
-            } else if (step.type == 'S') {
-                proto::parameter_status ps;
-                if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
-                    auto name = lower_name(ps.name);
-                    const auto it = params_.find(name);
-                    if (it == params_.end() || it->second != ps.value) {
-                        params_.insert_or_assign(std::move(name), std::string(ps.value));
-                        params_dirty_ = true;
-                    }
-                }
-            } else if (step.type == 'E') {
-                ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
-            } else if (step.type == 'G' || step.type == 'W') {
-                copy_in = true;
-            }
+        if (step.what != scan_step::kind::message) {
+            forward(at, step.size); // a piece of a long message
+            continue;
         }
-        out.append(bytes);
-        if (step.what == scan_step::kind::message)
-            emit_synth(out);
+        if (step.type == 'D' && !synth_due()) {
+            // DataRow, the bulk of most answers, settles no expected answer.
+            forward(at, step.size);
+            continue;
+        }
+        synth();
+        if (!on_server_message(step.type, bytes)) {
+            synth();
+            continue;
+        }
+        if (step.type == 'Z' && bytes.size() == 6) {
+            last_status_ = bytes[5];
+            const auto now = clock::now();
+            last_activity_ = now;
+            on_ready(last_status_);
+            if (pending_ready_ > 0)
+                --pending_ready_;
+            if (query_head_ < query_started_.size()) {
+                ctx_.state->metrics().query(
+                    database_name_,
+                    std::chrono::duration<double>(now - query_started_[query_head_++]).count());
+                if (query_head_ == query_started_.size()) {
+                    query_started_.clear();
+                    query_head_ = 0;
+                }
+            }
+            if (pending_ready_ == 0 && !unsynced_ && mode != pool_mode::session &&
+                (last_status_ == 'I' || mode == pool_mode::statement))
+                result = relayed::released;
+            if (mode == pool_mode::statement && last_status_ != 'I') {
+                forward(at, step.size);
+                flush();
+                return finish(relayed::transaction_in_statement_mode);
+            }
+        } else if (step.type == 'S') {
+            proto::parameter_status ps;
+            if (!proto::decode(bytes.substr(5), ps) && is_tracked_report(ps.name)) {
+                auto name = lower_name(ps.name);
+                const auto it = params_.find(name);
+                if (it == params_.end() || it->second != ps.value) {
+                    params_.insert_or_assign(std::move(name), std::string(ps.value));
+                    params_dirty_ = true;
+                }
+            }
+        } else if (step.type == 'E') {
+            ctx_.state->metrics().server_error(wire::error_sqlstate(bytes.substr(5)));
+        } else if (step.type == 'G' || step.type == 'W') {
+            copy_in = true;
+        }
+        forward(at, step.size);
+        synth();
     }
 }
 

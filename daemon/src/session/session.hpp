@@ -119,7 +119,7 @@ private:
         preamble_failed,               // the reset, settings or binding failed
         transaction_in_statement_mode, // a transaction opened in statement mode
     };
-    relayed take_server_bytes(std::string& out, bool& copy_in);
+    relayed take_server_bytes(std::string& out, std::string_view& direct, bool& copy_in);
     void release_backend(clock::time_point now = clock::now());
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
@@ -127,6 +127,7 @@ private:
 
     // --- client output: one writer at a time ---
     bool send_to_client_now(std::string& bytes);
+    bool send_to_client_now(std::string_view bytes, std::string& rest);
     asio::awaitable<bool> send_to_client(std::string& bytes);
     asio::awaitable<void> fatal(std::string_view sqlstate, std::string_view message);
     void set_state(std::optional<client_state> s);
@@ -207,6 +208,7 @@ private:
     // client batch, kept between links so a transaction allocates nothing for them.
     read_buffer pump_buf_;
     std::size_t pump_begin_ = 0, pump_end_ = 0;
+    std::size_t pump_needed_ = 0; // the size of the message begun at pump_begin_
     std::string pump_out_;
 
     // Extended protocol: what each forwarded message will be answered with, in order,
@@ -240,6 +242,7 @@ private:
     public:
         [[nodiscard]] bool empty() const noexcept { return head_ == items_.size(); }
         [[nodiscard]] expect& front() noexcept { return items_[head_]; }
+        [[nodiscard]] const expect& front() const noexcept { return items_[head_]; }
         [[nodiscard]] expect& back() noexcept { return items_.back(); }
         void push_back(expect e) { items_.push_back(std::move(e)); }
         void pop_front() {
@@ -283,8 +286,11 @@ private:
     // owes comes before them). The check is inline: it runs around every relayed server
     // message, and there is rarely anything to append.
     void emit_synth(std::string& out) {
-        if (!expects_.empty() && expects_.front().what == expect::kind::synth)
+        if (synth_due())
             emit_synth_due(out);
+    }
+    [[nodiscard]] bool synth_due() const noexcept {
+        return !expects_.empty() && expects_.front().what == expect::kind::synth;
     }
     void emit_synth_due(std::string& out);
     bool on_server_message(char type, std::string_view bytes);
