@@ -813,6 +813,12 @@ def long_pipeline_is_answered_in_order():
         bodies = read_messages(s, want)
         rows = [b for t, b in zip(want, bodies) if t == "D"]
         assert [int(r[6:]) for r in rows] == list(range(n)), rows[:5]
+        # A Describe of the portal is answered by RowDescription, before the answer the
+        # proxy gives itself to the Close behind it.
+        s.sendall(parse_message(b"", b"SELECT $1::int") + bind_message(b"", b"5")
+                  + pg_message(b"D", b"P\0") + execute_message()
+                  + pg_message(b"C", b"Snever_prepared\0") + pg_message(b"S"))
+        assert read_messages(s, ["1", "2", "T", "D", "C", "3", "Z"])[3].endswith(b"5")
         s.sendall(pg_message(b"Q", b"SELECT 1\0"))
         read_messages(s, ["T", "D", "C", "Z"])
         s.close()

@@ -244,7 +244,12 @@ asio::awaitable<void> session::client_loop() {
                     body =
                         nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
                 }
-                body = body.substr(0, body.find('\0'));
+                // A Query's SQL ends at its last byte, the NUL (PostgreSQL refuses one with
+                // bytes after its first NUL: checking them too only refuses more).
+                if (type == 'Q' && !body.empty() && body.back() == '\0')
+                    body.remove_suffix(1);
+                else
+                    body = body.substr(0, body.find('\0'));
                 std::string refusal;
                 std::string_view refusal_code = "42501";
                 incoming_changes_.clear();

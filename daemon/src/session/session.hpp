@@ -226,6 +226,7 @@ private:
         };
         expect(kind w, bool sw, bool f, std::string b, std::shared_ptr<statement_def> d)
             : what(w), swallow(sw), failed(f), bytes(std::move(b)), def(std::move(d)) {}
+        explicit expect(kind w) : what(w) {}
 
         kind what = kind::sync;
         bool swallow = false;                // an answer to the proxy's own message: not forwarded
@@ -245,6 +246,7 @@ private:
         [[nodiscard]] const expect& front() const noexcept { return items_[head_]; }
         [[nodiscard]] expect& back() noexcept { return items_.back(); }
         void push_back(expect e) { items_.push_back(std::move(e)); }
+        void emplace_back(expect::kind what) { items_.emplace_back(what); }
         void pop_front() {
             if (++head_ == items_.size()) {
                 clear();

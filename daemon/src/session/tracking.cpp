@@ -52,11 +52,16 @@ void session::forward_message(char type, bool whole, std::string_view bytes, std
     using k = expect::kind;
     auto plain = [&](k what) {
         to_server.append(bytes);
-        expects_.push_back({what, false, false, {}, nullptr});
+        expects_.emplace_back(what);
     };
     const std::string_view body = whole ? bytes.substr(5) : std::string_view{};
     switch (type) {
     case 'P': {
+        if (whole && !body.empty() && body[0] == '\0') {
+            // The unnamed statement (most drivers' every query): nothing to map.
+            unnamed_changes_ = std::move(incoming_changes_);
+            return plain(k::parse);
+        }
         const auto f = whole ? read_parse(body) : std::nullopt;
         if (f && f->name.empty())
             unnamed_changes_ = std::move(incoming_changes_);
@@ -74,6 +79,12 @@ void session::forward_message(char type, bool whole, std::string_view bytes, std
         return;
     }
     case 'B': {
+        if (whole && body.size() >= 2 && body[0] == '\0' && body[1] == '\0') {
+            // The unnamed portal of the unnamed statement.
+            if (!unnamed_changes_.empty() || !portal_changes_.empty())
+                note_portal({}, unnamed_changes_);
+            return plain(k::bind);
+        }
         const auto f = whole ? read_bind(body) : std::nullopt;
         if (f && f->statement.empty() && (!unnamed_changes_.empty() || !portal_changes_.empty()))
             note_portal(f->portal, unnamed_changes_);
@@ -97,8 +108,10 @@ void session::forward_message(char type, bool whole, std::string_view bytes, std
     }
     case 'D':
     case 'C': {
-        const auto f = whole ? read_target(body) : std::nullopt;
         const k what = type == 'D' ? k::describe : k::close;
+        if (whole && !body.empty() && body[0] == 'P')
+            return plain(what); // a portal: the names the proxy maps are statements'
+        const auto f = whole ? read_target(body) : std::nullopt;
         if (!f || f->kind != 'S' || f->name.empty())
             return plain(what);
         const auto it = statements_.find(f->name);
