@@ -230,6 +230,8 @@ bool session::answer_locally(char type, std::string_view bytes, bool names_state
     case 'H':
         return true;
     case 'P': {
+        if (!body.empty() && body[0] == '\0')
+            return false; // the unnamed statement is prepared on the backend
         const auto f = read_parse(body);
         if (!f || f->name.empty())
             return false;

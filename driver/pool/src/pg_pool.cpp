@@ -289,18 +289,8 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
     const pool_config& cfg = config_;
     const auto deadline = start + cfg.acquire_timeout;
 
-    // One lock for the wait's counters and, when `reset`, the reset's.
     const auto record_wait = [this, start](bool success, bool reset = false) {
-        const double waited = std::chrono::duration<double>(clock::now() - start).count();
-        std::lock_guard lock(mutex_);
-        if (reset)
-            ++counters_.resets;
-        counters_.wait_seconds_total += waited;
-        counters_.wait_seconds_max = std::max(counters_.wait_seconds_max, waited);
-        if (success)
-            ++counters_.acquires;
-        else
-            ++counters_.acquire_timeouts;
+        count_wait(success, reset, clock::now() - start);
     };
 
     for (;;) {
@@ -396,10 +386,8 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
 
         const bool reset = prepare_borrow(*e, b);
         if (cfg.test_on_acquire) {
-            if (reset) {
-                std::lock_guard lock(mutex_);
-                ++counters_.resets;
-            }
+            if (reset)
+                borrows_.resets.fetch_add(1, std::memory_order_relaxed);
             const bool healthy = co_await test_borrow(*e, b);
             if (!healthy) {
                 retire(std::move(e), &pool_stats::destroyed_health);
@@ -487,12 +475,9 @@ std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executo
         return std::nullopt;
     const bool resetting = prepare_borrow(*e, b);
     e->writes_at_acquire = e->conn->writes();
-    {
-        std::lock_guard lock(mutex_);
-        ++counters_.acquires;
-        if (resetting)
-            ++counters_.resets;
-    }
+    borrows_.acquires.fetch_add(1, std::memory_order_relaxed);
+    if (resetting)
+        borrows_.resets.fetch_add(1, std::memory_order_relaxed);
     return pooled_connection(shared_from_this(), std::move(e));
 }
 
@@ -676,10 +661,8 @@ asio::awaitable<client::result<void>> pg_pool::refresh(pool_entry& e) {
     if (resetting && effective_reset(e.left, cfg) == reset_policy::discard_all)
         e.conn->forget_prepared_statements(); // DISCARD ALL drops them on the server
     e.conn->set_preamble(std::move(steps));
-    if (resetting) {
-        std::lock_guard lock(mutex_);
-        ++counters_.resets;
-    }
+    if (resetting)
+        borrows_.resets.fetch_add(1, std::memory_order_relaxed);
     auto r = co_await e.conn->simple_query("");
     e.conn->set_operation_timeout(std::chrono::milliseconds{0});
     if (!r)
@@ -785,9 +768,31 @@ void pg_pool::destroy(entry_ptr e) noexcept {
 
 // --- observation and control -------------------------------------------------------------
 
+// An acquire's end: counted without the mutex (every borrow that waits comes here).
+void pg_pool::count_wait(bool success, bool reset, clock::duration waited) noexcept {
+    const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()));
+    if (reset)
+        borrows_.resets.fetch_add(1, std::memory_order_relaxed);
+    borrows_.wait_ns_total.fetch_add(ns, std::memory_order_relaxed);
+    auto max = borrows_.wait_ns_max.load(std::memory_order_relaxed);
+    while (ns > max &&
+           !borrows_.wait_ns_max.compare_exchange_weak(max, ns, std::memory_order_relaxed)) {
+    }
+    (success ? borrows_.acquires : borrows_.acquire_timeouts)
+        .fetch_add(1, std::memory_order_relaxed);
+}
+
 pool_stats pg_pool::stats() const {
     std::lock_guard lock(mutex_);
     pool_stats s = counters_;
+    s.acquires = borrows_.acquires.load(std::memory_order_relaxed);
+    s.acquire_timeouts = borrows_.acquire_timeouts.load(std::memory_order_relaxed);
+    s.resets = borrows_.resets.load(std::memory_order_relaxed);
+    s.wait_seconds_total =
+        static_cast<double>(borrows_.wait_ns_total.load(std::memory_order_relaxed)) / 1e9;
+    s.wait_seconds_max =
+        static_cast<double>(borrows_.wait_ns_max.load(std::memory_order_relaxed)) / 1e9;
     s.in_use = in_use_;
     s.idle = idle_.size();
     s.waiting = waiters_.size();

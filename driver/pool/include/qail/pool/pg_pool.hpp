@@ -7,10 +7,12 @@
 #include <qail/pool/config.hpp>
 #include <qail/pool/error.hpp>
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -213,7 +215,17 @@ private:
     std::deque<waiter_ptr> waiters_;
     std::size_t in_use_ = 0;
     std::size_t connecting_ = 0;
-    pool_stats counters_;
+    pool_stats counters_; // under mutex_, but for the borrow counters below
+    // Counted on every borrow without the mutex (read by stats()).
+    struct borrow_counters {
+        std::atomic<std::uint64_t> acquires{0};
+        std::atomic<std::uint64_t> acquire_timeouts{0};
+        std::atomic<std::uint64_t> resets{0};
+        std::atomic<std::uint64_t> wait_ns_total{0};
+        std::atomic<std::uint64_t> wait_ns_max{0};
+    };
+    borrow_counters borrows_;
+    void count_wait(bool success, bool reset, std::chrono::steady_clock::duration waited) noexcept;
     waiter_ptr close_waiter_;
     std::shared_ptr<detail::maintenance_loop> maintenance_loop_;
     std::function<void(std::string_view)> logger_;
