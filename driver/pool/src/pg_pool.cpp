@@ -323,6 +323,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                         slot->waiter_ = w;
                 }
                 waiters_.push_back(w);
+                note_queue_locked();
             }
             if (!drop.empty())
                 hand_capacity_locked(wake_list);
@@ -352,6 +353,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 if (got != pool_waiter::outcome::pending || clock::now() >= deadline) {
                     if (got == pool_waiter::outcome::pending)
                         waiters_.erase(std::find(waiters_.begin(), waiters_.end(), w));
+                    note_queue_locked();
                     in_use = in_use_;
                     connecting = connecting_;
                     max_size = config_.max_size;
@@ -460,6 +462,8 @@ std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executo
                                                       const binding& b) {
     if (config_.test_on_acquire)
         return std::nullopt; // needs a round trip
+    if (queued_.load(std::memory_order_relaxed) > 0)
+        return std::nullopt; // borrowers wait: first come, first served
     entry_ptr e;
     std::vector<entry_ptr> drop;
     std::vector<waiter_ptr> wake_list;
@@ -527,6 +531,7 @@ void pg_pool::abandon(const waiter_ptr& w) noexcept {
         case pool_waiter::outcome::pending:
             if (auto it = std::find(waiters_.begin(), waiters_.end(), w); it != waiters_.end())
                 waiters_.erase(it);
+            note_queue_locked();
             break;
         case pool_waiter::outcome::entry:
             e = std::move(w->entry);
@@ -694,6 +699,7 @@ void pg_pool::shelve(entry_ptr e) {
         } else if (!waiters_.empty()) {
             waiter_ptr w = std::move(waiters_.front());
             waiters_.pop_front();
+            note_queue_locked();
             w->got = pool_waiter::outcome::entry;
             w->entry = std::move(e);
             ++in_use_;
@@ -731,6 +737,7 @@ void pg_pool::hand_capacity_locked(std::vector<waiter_ptr>& wake_list) {
     while (!waiters_.empty() && total_locked() < config_.max_size) {
         waiter_ptr w = std::move(waiters_.front());
         waiters_.pop_front();
+        note_queue_locked();
         w->got = pool_waiter::outcome::permit;
         ++connecting_;
         wake_list.push_back(std::move(w));
@@ -835,6 +842,7 @@ asio::awaitable<void> pg_pool::close(std::chrono::milliseconds timeout) {
             wake_list.push_back(w);
         }
         waiters_.clear();
+        note_queue_locked();
         idle.swap(idle_);
         if (in_use_ + connecting_ > 0) {
             closer = std::make_shared<pool_waiter>(ex);

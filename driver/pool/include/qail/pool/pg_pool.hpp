@@ -213,6 +213,10 @@ private:
     bool closed_ = false;
     std::vector<entry_ptr> idle_; // LIFO: back is the most recently returned
     std::deque<waiter_ptr> waiters_;
+    // waiters_.size(), readable without the mutex: try_acquire() does not lock when a
+    // queue means it would find nothing (a stale value only sends it the slow way).
+    std::atomic<std::size_t> queued_{0};
+    void note_queue_locked() noexcept { queued_.store(waiters_.size(), std::memory_order_relaxed); }
     std::size_t in_use_ = 0;
     std::size_t connecting_ = 0;
     pool_stats counters_; // under mutex_, but for the borrow counters below
