@@ -134,9 +134,11 @@ class Proxy(ProxyProcess):
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        code = self.stop()
         if exc[0] is not None:
             sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
+        elif code != 0:  # a crash on the way out included
+            raise AssertionError("qail-proxy exited with %s:\n%s" % (code, self.read_log()[-4000:]))
         return False
 
 

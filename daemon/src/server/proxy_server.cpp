@@ -27,11 +27,36 @@ namespace qail::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// A worker's event loop, shut down (its pending handlers and coroutines destroyed) apart
+// from its destruction: sessions and pools hold I/O objects of several workers (a backend
+// connection lives on the worker that opened it, a pool's timers on the first), so every
+// worker is shut down, releasing them, before any is destroyed.
+class worker_context : public asio::io_context {
+public:
+    using asio::io_context::io_context;
+    void shut_down() { shutdown(); }
+};
+
+} // namespace
+
 struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
     using work_guard = asio::executor_work_guard<asio::io_context::executor_type>;
 
+    ~impl() {
+        for (auto& w : workers)
+            w->shut_down();
+        // The listeners, HTTP server and pools (their idle connections and maintenance
+        // timers) go while every worker still exists.
+        tcp_acceptors.clear();
+        unix_acceptor.reset();
+        http.reset();
+        state.reset();
+    }
+
     std::shared_ptr<shared_state> state;
-    std::vector<std::unique_ptr<asio::io_context>> workers;
+    std::vector<std::unique_ptr<worker_context>> workers;
     std::vector<work_guard> guards;
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors;
@@ -174,7 +199,7 @@ void proxy_server::start() {
     m.tls = impl::make_tls(cfg->tls);
     const std::size_t n = std::max<std::size_t>(1, cfg->workers);
     for (std::size_t i = 0; i < n; ++i) {
-        m.workers.push_back(std::make_unique<asio::io_context>(1));
+        m.workers.push_back(std::make_unique<worker_context>(1));
         m.guards.emplace_back(m.workers.back()->get_executor());
     }
     m.state->create_pools(m.workers[0]->get_executor());
