@@ -100,6 +100,14 @@ class Proxy(ProxyProcess):
     def connect(self, user="alice", password=None, db="appdb", **kw):
         return psycopg.connect(autocommit=True, **self.params(user, password, db, **kw))
 
+    def wait_log(self, text, seconds=10):
+        """Waits (up to `seconds`) until the proxy's log says `text`."""
+        deadline = time.monotonic() + seconds
+        while text not in self.read_log():
+            if time.monotonic() > deadline:
+                raise AssertionError("the log never said %r:\n%s" % (text, self.read_log()))
+            time.sleep(0.05)
+
     def metrics_text(self):
         """The admin port's /metrics exposition, now."""
         import urllib.request
@@ -111,9 +119,11 @@ class Proxy(ProxyProcess):
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        code = self.stop()
         if exc[0] is not None:
             sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
+        elif code != 0:  # a crash on the way out (e.g. heap corruption) included
+            raise AssertionError("qail-proxy exited with %s:\n%s" % (code, self.read_log()[-4000:]))
         return False
 
 
@@ -509,6 +519,37 @@ def statement_mode_refuses_transactions():
             e = expect_error(lambda: a.execute("BEGIN"), "42501")
             assert "statement pooling" in str(e)
             assert a.execute("SELECT 8").fetchone()[0] == 8
+
+
+@test
+def statement_mode_closes_a_backend_left_in_a_transaction():
+    # A transaction the BEGIN check cannot see (opened by the second statement of a
+    # Query) ends the client (FATAL 25000), and its backend is closed, not lent on in
+    # the transaction: the next client's statements run on a clean one.
+    with Proxy(databases={"appdb": {"pool_mode": "statement", "pool_size": 1}}) as p:
+        a = p.connect("alice")
+        a.execute("SELECT 1; BEGIN")  # relayed up to the ReadyForQuery ('T'), then FATAL
+        expect_connect_error(lambda: a.execute("SELECT 2"), "")
+        a.close()
+        p.wait_log("reason=transaction blocks are not allowed in statement pooling mode")
+        with p.connect("bob") as b:
+            for i in range(3):  # on a backend in a transaction: 25000 again
+                assert b.execute("SELECT %d" % i).fetchone()[0] == i
+
+
+@test
+def failing_link_settings_end_only_that_client():
+    # A startup setting the server refuses only when the proxy applies it at the link:
+    # that client is ended with 08006 naming the SQLSTATE, the backend is closed, others
+    # go on.
+    with Proxy() as p:
+        with p.connect("bob") as good:
+            bad = p.connect("alice", options="-c lock_timeout=not_a_duration")
+            expect_connect_error(lambda: bad.execute("SELECT 1"), "SQLSTATE 22023")
+            bad.close()
+            assert good.execute("SELECT 2").fetchone()[0] == 2
+            with p.connect("alice") as again:
+                assert again.execute("SELECT 3").fetchone()[0] == 3
 
 
 @test

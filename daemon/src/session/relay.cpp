@@ -366,7 +366,37 @@ asio::awaitable<void> session::client_loop() {
             // the client reader waits for the answers itself, no wake-up of the pump.
             // Otherwise the pump relays from here on, while the client reader reads on.
             if (pending_ready_ > 0 && !unsynced_ && !client_scanner_.in_piece()) {
-                const bool goes_on = co_await relay_backend(true);
+                // relay_backend(true), inline for a plain TCP backend: the coroutine
+                // would be a frame per transaction.
+                const auto backend = backend_;
+                auto& conn = **backend;
+                relay_next next = relay_next::read;
+                while (next == relay_next::read) {
+                    auto* socket = conn.raw_tcp_socket();
+                    if (!socket)
+                        break;
+                    const std::span<char> room = server_read_room();
+                    std::size_t got = conn.raw_take_buffered(room);
+                    boost::system::error_code failed;
+                    if (got == 0) {
+                        auto [read_ec, read_n] = co_await socket->async_read_some(
+                            asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));
+                        got = read_n;
+                        if (read_ec)
+                            failed = conn.raw_read_failed(read_ec);
+                    }
+                    next = server_read(backend, got, failed, true);
+                    if (next == relay_next::send) {
+                        (void)co_await send_to_client(pump_out_);
+                        next = server_sent(backend, true);
+                    }
+                }
+                bool goes_on = next == relay_next::done;
+                if (next == relay_next::read) {
+                    goes_on = co_await relay_backend(true); // TLS
+                } else if (next == relay_next::fail) {
+                    co_await server_failed();
+                }
                 if (!goes_on)
                     co_return;
             } else {
@@ -401,19 +431,12 @@ asio::awaitable<void> session::server_pump() {
 // Server -> client for the linked backend until the ReadyForQuery that releases it, or,
 // for the client reader (`for_client_reader`), until the backend owes nothing more
 // without more from the client: then the pump takes over. False when the session ends.
+// The client reader runs the same loop inline for a plain TCP backend (client_loop()).
 asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
     const std::shared_ptr<pool::pooled_connection> backend = backend_;
     auto& conn = **backend;
-    read_buffer& buf = pump_buf_;
-    if (buf.empty())
-        buf.resize(first_chunk);
-    std::string& out = pump_out_;
     for (;;) {
-        if (pump_begin_ == pump_end_)
-            pump_begin_ = pump_end_ = 0;
-        else
-            make_room(buf, pump_begin_, pump_end_, pump_needed_);
-        const std::span<char> room(buf.data() + pump_end_, buf.size() - pump_end_);
+        const std::span<char> room = server_read_room();
         // From a plain TCP socket directly: raw_read_some() is a coroutine frame per read.
         std::size_t got = conn.raw_take_buffered(room);
         boost::system::error_code failed;
@@ -430,70 +453,124 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
                 failed = r.error;
             }
         }
-        if (backend_ != backend)
-            co_return true; // released meanwhile (client gone)
-        if (failed) {
-            spdlog::warn("client {}: server connection lost: {}", peer_, failed.message());
-            closing_ = true;
-            backend_.reset();
-            co_await fatal("08006", "server connection lost");
-            stream_.close();
-            co_return false;
+        auto next = server_read(backend, got, failed, for_client_reader);
+        if (next == relay_next::send) {
+            (void)co_await send_to_client(pump_out_);
+            next = server_sent(backend, for_client_reader);
         }
-        pump_end_ += got;
-        if (pump_end_ == buf.size() && buf.size() < read_chunk)
-            buf.resize(buf.size() * 2);
-        out.clear();
-        bool copy_in = false;
-        std::string_view direct;
-        const relayed step = take_server_bytes(out, direct, copy_in);
-        if (step == relayed::bad_length || step == relayed::preamble_failed ||
-            step == relayed::transaction_in_statement_mode) {
-            conn.mark_broken();
-            closing_ = true;
-            backend_.reset();
-            if (step == relayed::bad_length) {
-                spdlog::error("client {}: server sent an invalid message length", peer_);
-                co_await fatal("08P01", "server protocol violation");
-            } else if (step == relayed::preamble_failed) {
-                spdlog::error("client {}: resetting the server connection failed "
-                              "(SQLSTATE {}); client disconnected",
-                              peer_, preamble_error_);
-                co_await fatal("08006", "could not prepare the server connection "
-                                        "(reset or settings failed: SQLSTATE " +
-                                            preamble_error_ + ")");
-            } else {
-                // A transaction slipped past the BEGIN check (e.g. in a function).
-                (void)co_await send_to_client(out);
-                co_await fatal("25000", "transaction blocks are not allowed in statement "
-                                        "pooling mode");
-            }
-            stream_.close();
-            co_return false;
-        }
-        // (out is empty when direct is not: send_to_client_now() leaves the rest there.)
-        const bool sent =
-            direct.empty() ? send_to_client_now(out) : send_to_client_now(direct, out);
-        if (!sent)
-            (void)co_await send_to_client(out);
-        if (!client_ok_) {
-            closing_ = true;
-            stream_.close();
-        }
-        if (backend_ != backend)
-            co_return true;
-        if (step == relayed::released && pump_begin_ == pump_end_ && !server_scanner_.in_piece()) {
-            release_backend(last_activity_); // the ReadyForQuery's time
-            co_return true;
-        }
-        if (closing_)
-            co_return !for_client_reader;
-        if (for_client_reader && (copy_in || pending_ready_ == 0)) {
-            pump_active_ = true;
-            pump_wake_->cancel();
-            co_return true;
-        }
+        if (next == relay_next::read)
+            continue;
+        if (next == relay_next::fail)
+            co_await server_failed();
+        co_return next == relay_next::done;
     }
+}
+
+// Where the next read from the backend goes (the buffer keeps what is not relayed yet).
+std::span<char> session::server_read_room() {
+    read_buffer& buf = pump_buf_;
+    if (buf.empty())
+        buf.resize(first_chunk);
+    if (pump_begin_ == pump_end_)
+        pump_begin_ = pump_end_ = 0;
+    else
+        make_room(buf, pump_begin_, pump_end_, pump_needed_);
+    return {buf.data() + pump_end_, buf.size() - pump_end_};
+}
+
+// After `got` bytes (or `failed`) from the backend: relays them and says what next. On
+// `send` the caller awaits send_to_client(pump_out_), then asks server_sent(); on `fail`
+// it awaits server_failed().
+session::relay_next session::server_read(const std::shared_ptr<pool::pooled_connection>& backend,
+                                         std::size_t got, boost::system::error_code failed,
+                                         bool for_client_reader) {
+    if (backend_ != backend)
+        return relay_next::done; // released meanwhile (client gone)
+    if (failed) {
+        server_failure_ = failed;
+        server_failure_step_ = relayed::more;
+        return relay_next::fail;
+    }
+    read_buffer& buf = pump_buf_;
+    pump_end_ += got;
+    if (pump_end_ == buf.size() && buf.size() < read_chunk)
+        buf.resize(buf.size() * 2);
+    std::string& out = pump_out_;
+    out.clear();
+    bool copy_in = false;
+    std::string_view direct;
+    const relayed step = take_server_bytes(out, direct, copy_in);
+    if (step == relayed::bad_length || step == relayed::preamble_failed ||
+        step == relayed::transaction_in_statement_mode) {
+        server_failure_ = {};
+        server_failure_step_ = step;
+        return relay_next::fail;
+    }
+    copy_in_ = copy_in;
+    last_step_ = step;
+    // (out is empty when direct is not: send_to_client_now() leaves the rest there.)
+    const bool sent = direct.empty() ? send_to_client_now(out) : send_to_client_now(direct, out);
+    if (!sent)
+        return relay_next::send;
+    return server_sent(backend, for_client_reader);
+}
+
+// After what server_read() relayed reached the client (or failed to).
+session::relay_next session::server_sent(const std::shared_ptr<pool::pooled_connection>& backend,
+                                         bool for_client_reader) {
+    if (!client_ok_) {
+        closing_ = true;
+        stream_.close();
+    }
+    if (backend_ != backend)
+        return relay_next::done;
+    if (last_step_ == relayed::released && pump_begin_ == pump_end_ &&
+        !server_scanner_.in_piece()) {
+        release_backend(last_activity_); // the ReadyForQuery's time
+        return relay_next::done;
+    }
+    if (closing_)
+        return for_client_reader ? relay_next::stop : relay_next::done;
+    if (for_client_reader && (copy_in_ || pending_ready_ == 0)) {
+        pump_active_ = true;
+        pump_wake_->cancel();
+        return relay_next::done;
+    }
+    return relay_next::read;
+}
+
+// A server-side failure server_read() found: the backend is closed, the client told why
+// and disconnected.
+asio::awaitable<void> session::server_failed() {
+    if (server_failure_) {
+        spdlog::warn("client {}: server connection lost: {}", peer_, server_failure_.message());
+        closing_ = true;
+        backend_.reset();
+        co_await fatal("08006", "server connection lost");
+        stream_.close();
+        co_return;
+    }
+    if (backend_)
+        (**backend_).mark_broken();
+    closing_ = true;
+    backend_.reset();
+    if (server_failure_step_ == relayed::bad_length) {
+        spdlog::error("client {}: server sent an invalid message length", peer_);
+        co_await fatal("08P01", "server protocol violation");
+    } else if (server_failure_step_ == relayed::preamble_failed) {
+        spdlog::error("client {}: resetting the server connection failed "
+                      "(SQLSTATE {}); client disconnected",
+                      peer_, preamble_error_);
+        co_await fatal("08006", "could not prepare the server connection "
+                                "(reset or settings failed: SQLSTATE " +
+                                    preamble_error_ + ")");
+    } else {
+        // A transaction slipped past the BEGIN check (e.g. in a function).
+        (void)co_await send_to_client(pump_out_);
+        co_await fatal("25000", "transaction blocks are not allowed in statement "
+                                "pooling mode");
+    }
+    stream_.close();
 }
 
 // Relays the complete messages read from the linked backend (pump_buf_ between

@@ -120,6 +120,24 @@ private:
         transaction_in_statement_mode, // a transaction opened in statement mode
     };
     relayed take_server_bytes(std::string& out, std::string_view& direct, bool& copy_in);
+    // What relay_backend() (or the client reader's copy of its loop) does after a step.
+    enum class relay_next : std::uint8_t {
+        read, // read more from the backend
+        send, // co_await send_to_client(pump_out_), then server_sent()
+        fail, // co_await server_failed(); the session ends
+        done, // the relay is over for now (released, or the pump takes over)
+        stop, // the session is closing
+    };
+    std::span<char> server_read_room();
+    relay_next server_read(const std::shared_ptr<pool::pooled_connection>& backend, std::size_t got,
+                           boost::system::error_code failed, bool for_client_reader);
+    relay_next server_sent(const std::shared_ptr<pool::pooled_connection>& backend,
+                           bool for_client_reader);
+    asio::awaitable<void> server_failed();
+    boost::system::error_code server_failure_;    // the read that failed (server_failed())
+    relayed server_failure_step_ = relayed::more; // else what take_server_bytes() found
+    relayed last_step_ = relayed::more;           // of the last server_read()
+    bool copy_in_ = false;                        // the last server_read() started a COPY
     void release_backend(clock::time_point now = clock::now());
     void cancel_backend();
     asio::awaitable<void> idle_watchdog(std::chrono::milliseconds client_idle,
