@@ -50,8 +50,7 @@ private:
     std::shared_ptr<pool_waiter> w_;
 };
 
-// What goes on with a parked coroutine: posted to its own executor, never run inside
-// the waker's call stack (which may be another session's release).
+// What goes on with a parked coroutine: run on its own executor, by post_resume().
 struct resume_op {
     waiter_ref ref;
 
@@ -64,10 +63,36 @@ struct resume_op {
     }
 };
 
+// Whether a waker on this thread is resuming a coroutine inline now (see post_resume).
+thread_local bool resuming_inline = false;
+
+// Resumes a parked coroutine woken by wake(). On its own io_context's thread, inside the
+// waker's call (a release hands its connection to the next borrower, who sends its
+// query at once; a post would be a trip through the scheduler's queue): the waker holds
+// no pool lock there and goes on when the coroutine suspends again. One level only: a
+// coroutine resumed inline that wakes another posts it (no recursion through a queue).
+// Otherwise, and from another thread, posted to its executor. w->executor is the
+// coroutine's own (this_coro::executor when it began to wait); through the io_context's
+// executor itself when it is one (through the type-erased one, a post costs twice as much).
 void post_resume(const std::shared_ptr<pool_waiter>& w) {
-    // w->executor is the coroutine's own (this_coro::executor when it began to wait).
-    // Posted through the io_context's executor itself when it is one: through the
-    // type-erased one the post cost twice as much.
+    if (const auto* io = w->executor.target<asio::io_context::executor_type>()) {
+        if (!resuming_inline && io->running_in_this_thread()) {
+            resuming_inline = true;
+            struct reset_flag {
+                ~reset_flag() { resuming_inline = false; }
+            } reset;
+            resume_op{waiter_ref(w)}();
+            return;
+        }
+        asio::post(*io, resume_op{waiter_ref(w)});
+    } else {
+        asio::post(w->executor, resume_op{waiter_ref(w)});
+    }
+}
+
+// parked() finds its waiter woken already: the coroutine is still in its own park(),
+// so it is resumed from the queue, never inside.
+void post_resume_later(const std::shared_ptr<pool_waiter>& w) {
     if (const auto* io = w->executor.target<asio::io_context::executor_type>())
         asio::post(*io, resume_op{waiter_ref(w)});
     else
@@ -127,7 +152,7 @@ void wake(const std::shared_ptr<pool_waiter>& w) {
 
 void parked(const std::shared_ptr<pool_waiter>& w) {
     if (w->phase.exchange(pool_waiter::parked) == pool_waiter::woken)
-        post_resume(w);
+        post_resume_later(w);
 }
 
 } // namespace detail
@@ -592,10 +617,14 @@ pg_pool::open_connection(asio::any_io_executor ex) {
     for (auto& x : wake_list)
         detail::wake(x);
     if (!r) {
-        const std::string_view state = r.error().sqlstate();
-        co_return make_pool_error(pool_errc::connect_failed, state.empty() ? "08006" : state,
-                                  "pool " + name_ + " could not connect (" + options_.redacted() +
-                                      "): " + r.error().message());
+        // Copied: result::error() returns the error by value, so a view into it dangles
+        // once the statement ends (ASan: stack-use-after-scope).
+        std::string state(r.error().sqlstate());
+        if (state.empty())
+            state = "08006";
+        std::string message = "pool " + name_ + " could not connect (" + options_.redacted() +
+                              "): " + r.error().message();
+        co_return make_pool_error(pool_errc::connect_failed, state, std::move(message));
     }
     if (closed) {
         destroy(std::move(e));

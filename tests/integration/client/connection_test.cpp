@@ -270,7 +270,8 @@ TEST_CASE("driver: simple query with several result sets and an error") {
         (void)co_await c->simple_query("INSERT INTO t_fields VALUES (1)");
         auto dup = co_await c->simple_query("INSERT INTO t_fields VALUES (1)");
         REQUIRE_FALSE(dup.has_value());
-        const pg_error& pe = *dup.error().server;
+        const auto dup_error = dup.error(); // by value: a reference into it would dangle
+        const pg_error& pe = *dup_error.server;
         CHECK(pe.sqlstate == "23505");
         CHECK(pe.constraint_name == "t_fields_pkey");
         CHECK(pe.table_name == "t_fields");

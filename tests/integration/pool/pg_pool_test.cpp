@@ -1044,6 +1044,44 @@ TEST_CASE("pool: a destroyed wait_slot leaves no timer behind") {
     });
 }
 
+TEST_CASE("pool: a release on the waiter's own thread resumes it inline, one level deep") {
+    // The next borrower runs inside the release (it sends its query at once, no trip
+    // through the scheduler's queue); a borrower woken from inside such a run is posted,
+    // so a chain of releases never nests.
+    run_async([&]() -> asio::awaitable<void> {
+        auto pool = co_await pool_of_one("inline", 60s);
+        auto ex = co_await asio::this_coro::executor;
+        auto held = co_await must_acquire(*pool);
+        bool second_got = false;
+        bool third_got = false;
+        bool third_got_inside_second = false;
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                auto conn = co_await must_acquire(*pool);
+                second_got = true;
+                conn.release(); // wakes the third borrower
+                third_got_inside_second = third_got;
+            },
+            report_failure);
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                auto conn = co_await must_acquire(*pool);
+                third_got = true;
+            },
+            report_failure);
+        CHECK(co_await eventually(
+            [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 2; }, 5s));
+        held.release();
+        CHECK(second_got);      // ran inside release()
+        CHECK_FALSE(third_got); // not inside the second's release, nor here
+        CHECK(co_await eventually([&]() -> asio::awaitable<bool> { co_return third_got; }, 5s));
+        CHECK_FALSE(third_got_inside_second);
+        co_await pool->close(1s);
+    });
+}
+
 TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroyed with it") {
     run_async([&]() -> asio::awaitable<void> {
         auto pool = co_await pool_of_one("dyingctx", 60s);
