@@ -63,6 +63,18 @@ struct resume_op {
     }
 };
 
+// Resumes a parked coroutine from its executor's queue. w->executor is the coroutine's
+// own (this_coro::executor when it began to wait); posted through the io_context's
+// executor itself when it is one (through the type-erased one, a post costs twice as much).
+// parked() finding its waiter woken already uses this: the coroutine is still in its own
+// park(), so it must not be resumed inside.
+void post_resume_later(const std::shared_ptr<pool_waiter>& w) {
+    if (const auto* io = w->executor.target<asio::io_context::executor_type>())
+        asio::post(*io, resume_op{waiter_ref(w)});
+    else
+        asio::post(w->executor, resume_op{waiter_ref(w)});
+}
+
 // Whether a waker on this thread is resuming a coroutine inline now (see post_resume).
 thread_local bool resuming_inline = false;
 
@@ -71,32 +83,18 @@ thread_local bool resuming_inline = false;
 // query at once; a post would be a trip through the scheduler's queue): the waker holds
 // no pool lock there and goes on when the coroutine suspends again. One level only: a
 // coroutine resumed inline that wakes another posts it (no recursion through a queue).
-// Otherwise, and from another thread, posted to its executor. w->executor is the
-// coroutine's own (this_coro::executor when it began to wait); through the io_context's
-// executor itself when it is one (through the type-erased one, a post costs twice as much).
+// Otherwise, and from another thread, posted.
 void post_resume(const std::shared_ptr<pool_waiter>& w) {
-    if (const auto* io = w->executor.target<asio::io_context::executor_type>()) {
-        if (!resuming_inline && io->running_in_this_thread()) {
-            resuming_inline = true;
-            struct reset_flag {
-                ~reset_flag() { resuming_inline = false; }
-            } reset;
-            resume_op{waiter_ref(w)}();
-            return;
-        }
-        asio::post(*io, resume_op{waiter_ref(w)});
-    } else {
-        asio::post(w->executor, resume_op{waiter_ref(w)});
+    const auto* io = w->executor.target<asio::io_context::executor_type>();
+    if (io && !resuming_inline && io->running_in_this_thread()) {
+        resuming_inline = true;
+        struct reset_flag {
+            ~reset_flag() { resuming_inline = false; }
+        } reset;
+        resume_op{waiter_ref(w)}();
+        return;
     }
-}
-
-// parked() finds its waiter woken already: the coroutine is still in its own park(),
-// so it is resumed from the queue, never inside.
-void post_resume_later(const std::shared_ptr<pool_waiter>& w) {
-    if (const auto* io = w->executor.target<asio::io_context::executor_type>())
-        asio::post(*io, resume_op{waiter_ref(w)});
-    else
-        asio::post(w->executor, resume_op{waiter_ref(w)});
+    post_resume_later(w);
 }
 
 void arm(const std::shared_ptr<pool_waiter>& w);
