@@ -44,16 +44,19 @@ public:
 struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
     using work_guard = asio::executor_work_guard<asio::io_context::executor_type>;
 
-    ~impl() {
+    // Once the workers' threads have stopped: destroys what the workers hold (pending
+    // handlers and coroutines, among them the accept loops, which hold this object: a
+    // cycle otherwise), then the listeners, HTTP server and pools (their idle connections
+    // and maintenance timers), while every worker still exists. Again in ~impl (a no-op).
+    void teardown() {
         for (auto& w : workers)
             w->shut_down();
-        // The listeners, HTTP server and pools (their idle connections and maintenance
-        // timers) go while every worker still exists.
         tcp_acceptors.clear();
         unix_acceptor.reset();
         http.reset();
         state.reset();
     }
+    ~impl() { teardown(); }
 
     std::shared_ptr<shared_state> state;
     std::vector<std::unique_ptr<worker_context>> workers;
@@ -191,6 +194,7 @@ proxy_server::~proxy_server() {
         shutdown(std::chrono::milliseconds{0});
         wait();
     }
+    impl_->teardown();
 }
 
 void proxy_server::start() {
