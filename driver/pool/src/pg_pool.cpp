@@ -346,7 +346,6 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                         slot->waiter_ = w;
                 }
                 waiters_.push_back(w);
-                note_queue_locked();
             }
             if (!drop.empty())
                 hand_capacity_locked(wake_list);
@@ -375,8 +374,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                     e = std::move(w->entry);
                 if (got != pool_waiter::outcome::pending || clock::now() >= deadline) {
                     if (got == pool_waiter::outcome::pending)
-                        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), w));
-                    note_queue_locked();
+                        waiters_.erase(w);
                     in_use = in_use_;
                     connecting = connecting_;
                     max_size = config_.max_size;
@@ -485,7 +483,7 @@ std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executo
                                                       const binding& b) {
     if (config_.test_on_acquire)
         return std::nullopt; // needs a round trip
-    if (queued_.load(std::memory_order_relaxed) > 0)
+    if (waiters_.size_hint() > 0)
         return std::nullopt; // borrowers wait: first come, first served
     entry_ptr e;
     std::vector<entry_ptr> drop;
@@ -552,9 +550,7 @@ void pg_pool::abandon(const waiter_ptr& w) noexcept {
         std::lock_guard lock(mutex_);
         switch (w->got) {
         case pool_waiter::outcome::pending:
-            if (auto it = std::find(waiters_.begin(), waiters_.end(), w); it != waiters_.end())
-                waiters_.erase(it);
-            note_queue_locked();
+            waiters_.erase(w);
             break;
         case pool_waiter::outcome::entry:
             e = std::move(w->entry);
@@ -724,9 +720,7 @@ void pg_pool::shelve(entry_ptr e) {
             drop = std::move(e); // resize() shrank the pool
             ++counters_.destroyed_idle;
         } else if (!waiters_.empty()) {
-            waiter_ptr w = std::move(waiters_.front());
-            waiters_.pop_front();
-            note_queue_locked();
+            waiter_ptr w = waiters_.pop_front();
             w->got = pool_waiter::outcome::entry;
             w->entry = std::move(e);
             ++in_use_;
@@ -762,9 +756,7 @@ void pg_pool::hand_capacity_locked(std::vector<waiter_ptr>& wake_list) {
     if (closed_)
         return;
     while (!waiters_.empty() && total_locked() < config_.max_size) {
-        waiter_ptr w = std::move(waiters_.front());
-        waiters_.pop_front();
-        note_queue_locked();
+        waiter_ptr w = waiters_.pop_front();
         w->got = pool_waiter::outcome::permit;
         ++connecting_;
         wake_list.push_back(std::move(w));
@@ -869,7 +861,6 @@ asio::awaitable<void> pg_pool::close(std::chrono::milliseconds timeout) {
             wake_list.push_back(w);
         }
         waiters_.clear();
-        note_queue_locked();
         idle.swap(idle_);
         if (in_use_ + connecting_ > 0) {
             closer = std::make_shared<pool_waiter>(ex);

@@ -7,6 +7,7 @@
 #include <qail/pool/config.hpp>
 #include <qail/pool/error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -212,11 +213,44 @@ private:
     pool_config config_;
     bool closed_ = false;
     std::vector<entry_ptr> idle_; // LIFO: back is the most recently returned
-    std::deque<waiter_ptr> waiters_;
-    // waiters_.size(), readable without the mutex: try_acquire() does not lock when a
-    // queue means it would find nothing (a stale value only sends it the slow way).
-    std::atomic<std::size_t> queued_{0};
-    void note_queue_locked() noexcept { queued_.store(waiters_.size(), std::memory_order_relaxed); }
+    // The borrowers waiting, first come first served (under mutex_). Its length is also
+    // readable without the mutex (size_hint()): try_acquire() does not lock while a queue
+    // means it would find nothing (a stale value only sends it the slow way).
+    class waiter_queue {
+    public:
+        [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+        [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+        [[nodiscard]] std::size_t size_hint() const noexcept {
+            return size_.load(std::memory_order_relaxed);
+        }
+        [[nodiscard]] auto begin() const noexcept { return items_.begin(); }
+        [[nodiscard]] auto end() const noexcept { return items_.end(); }
+        void push_back(waiter_ptr w) {
+            items_.push_back(std::move(w));
+            mirror();
+        }
+        [[nodiscard]] waiter_ptr pop_front() {
+            waiter_ptr w = std::move(items_.front());
+            items_.pop_front();
+            mirror();
+            return w;
+        }
+        void erase(const waiter_ptr& w) {
+            if (const auto it = std::find(items_.begin(), items_.end(), w); it != items_.end())
+                items_.erase(it);
+            mirror();
+        }
+        void clear() noexcept {
+            items_.clear();
+            mirror();
+        }
+
+    private:
+        void mirror() noexcept { size_.store(items_.size(), std::memory_order_relaxed); }
+        std::deque<waiter_ptr> items_;
+        std::atomic<std::size_t> size_{0};
+    };
+    waiter_queue waiters_;
     std::size_t in_use_ = 0;
     std::size_t connecting_ = 0;
     pool_stats counters_; // under mutex_, but for the borrow counters below
