@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 
@@ -66,6 +67,17 @@ class ProxyProcess:
                 raise AssertionError("qail-proxy did not stop within %ds" % timeout)
         self.log.close()
         return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        code = self.stop()
+        if exc[0] is not None:
+            sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
+        elif code != 0:  # a crash, or a sanitizer's report, on the way out included
+            raise AssertionError("qail-proxy exited with %s:\n%s" % (code, self.read_log()[-4000:]))
+        return False
 
 
 

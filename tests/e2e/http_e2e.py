@@ -130,17 +130,6 @@ class Proxy(ProxyProcess):
         assert status == expect, "expected %d, got %d: %s" % (expect, status, body)
         return body
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        code = self.stop()
-        if exc[0] is not None:
-            sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
-        elif code != 0:  # a crash on the way out included
-            raise AssertionError("qail-proxy exited with %s:\n%s" % (code, self.read_log()[-4000:]))
-        return False
-
 
 # --- AST helpers (QAIL serde JSON, defaults left out) --------------------------------------
 

@@ -115,17 +115,6 @@ class Proxy(ProxyProcess):
                                     timeout=10) as r:
             return r.read().decode()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        code = self.stop()
-        if exc[0] is not None:
-            sys.stderr.write("--- proxy log ---\n" + self.read_log()[-4000:] + "\n")
-        elif code != 0:  # a crash on the way out (e.g. heap corruption) included
-            raise AssertionError("qail-proxy exited with %s:\n%s" % (code, self.read_log()[-4000:]))
-        return False
-
 
 def admin_conn(pg="15"):
     return psycopg.connect(
