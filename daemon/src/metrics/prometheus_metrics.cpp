@@ -256,11 +256,18 @@ private:
     bool overflow_logged_ = false;
 };
 
-struct database_series {
-    // Behind pointers: the map's values move while it is built, atomics cannot.
-    std::unique_ptr<tally_histogram> pool_wait;
-    std::unique_ptr<tally_histogram> transaction;
-    std::unique_ptr<tally_histogram> query;
+// One database's series; sessions hold it (as database_metrics) for their life.
+struct database_series final : database_metrics {
+    database_series(prom::Counter* auth, prom::Counter* timeouts)
+        : auth_failures(auth), acquire_timeouts(timeouts) {}
+
+    void pool_wait(double seconds) override { pool_waits.observe(seconds); }
+    void transaction(double seconds) override { transactions.observe(seconds); }
+    void query(double seconds) override { queries.observe(seconds); }
+
+    tally_histogram pool_waits;
+    tally_histogram transactions;
+    tally_histogram queries;
     prom::Counter* auth_failures;
     prom::Counter* acquire_timeouts;
 };
@@ -310,7 +317,8 @@ struct prometheus_metrics::impl {
     prom::Counter* reload_ok = nullptr;
     prom::Counter* reload_failed = nullptr;
 
-    bounded_series<database_series> databases;
+    // Behind pointers: the map's values move while it is built, atomics cannot.
+    bounded_series<std::unique_ptr<database_series>> databases;
     bounded_series<prom::Counter*> error_classes;
     bounded_series<std::unique_ptr<route_series>> routes;
 
@@ -361,39 +369,13 @@ struct prometheus_metrics::impl {
         return *histograms[static_cast<std::size_t>(f)];
     }
 
-    // Every relayed transaction records three durations of its database: the last one
-    // looked up on this thread is remembered, which spares the shared lock and the map
-    // lookup. Keyed by this instance's serial number, not its address (a later
-    // instance may reuse it); series are never removed, so the pointer stays valid.
-    const std::uint64_t serial = next_serial.fetch_add(1) + 1;
-    static inline std::atomic<std::uint64_t> next_serial{0};
-    struct last_database {
-        std::uint64_t serial = 0;
-        std::string name;
-        database_series* series = nullptr;
-    };
-
+    // Series are never removed: the reference stays valid as long as this object.
     database_series& database(std::string_view name) {
-        thread_local last_database last;
-        if (last.serial == serial && last.name == name)
-            return *last.series;
-        database_series& found = lookup_database(name);
-        last.serial = serial;
-        last.name.assign(name);
-        last.series = &found;
-        return found;
-    }
-
-    database_series& lookup_database(std::string_view name) {
-        return databases.get(name, [this](std::string_view value) {
+        return *databases.get(name, [this](std::string_view value) {
             const prom::Labels labels{{"database", std::string(value)}};
-            return database_series{
-                std::make_unique<tally_histogram>(),
-                std::make_unique<tally_histogram>(),
-                std::make_unique<tally_histogram>(),
+            return std::make_unique<database_series>(
                 &counter(fam::auth_failures_total).Add(labels),
-                &counter(fam::acquire_timeouts_total).Add(labels),
-            };
+                &counter(fam::acquire_timeouts_total).Add(labels));
         });
     }
 
@@ -469,10 +451,10 @@ struct prometheus_metrics::impl {
         auto waits = family(fam::pool_wait_seconds);
         auto transactions = family(fam::transaction_duration_seconds);
         auto queries = family(fam::query_duration_seconds);
-        databases.for_each([&](const std::string& name, const database_series& d) {
-            waits.metric.push_back(d.pool_wait->sample({"database", name}));
-            transactions.metric.push_back(d.transaction->sample({"database", name}));
-            queries.metric.push_back(d.query->sample({"database", name}));
+        databases.for_each([&](const std::string& name, const auto& d) {
+            waits.metric.push_back(d->pool_waits.sample({"database", name}));
+            transactions.metric.push_back(d->transactions.sample({"database", name}));
+            queries.metric.push_back(d->queries.sample({"database", name}));
         });
         out.push_back(std::move(waits));
         out.push_back(std::move(transactions));
@@ -650,20 +632,12 @@ void prometheus_metrics::server_error(std::string_view sqlstate) {
     impl_->error_class(sqlstate).Increment();
 }
 
-void prometheus_metrics::pool_wait(std::string_view database, double seconds) {
-    impl_->database(database).pool_wait->observe(seconds);
-}
-
 void prometheus_metrics::acquire_timeout(std::string_view database) {
     impl_->database(database).acquire_timeouts->Increment();
 }
 
-void prometheus_metrics::transaction(std::string_view database, double seconds) {
-    impl_->database(database).transaction->observe(seconds);
-}
-
-void prometheus_metrics::query(std::string_view database, double seconds) {
-    impl_->database(database).query->observe(seconds);
+database_metrics& prometheus_metrics::database(std::string_view database) {
+    return impl_->database(database);
 }
 
 void prometheus_metrics::prepared(prepared_event e) {

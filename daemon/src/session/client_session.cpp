@@ -372,6 +372,8 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
     }
 
     db_ = ctx_.state->database(database_name_);
+    if (db_)
+        db_metrics_ = &ctx_.state->metrics().database(database_name_);
     auto user = ctx_.state->find_user(user_);
     auth_context ac;
     ac.user = user_;

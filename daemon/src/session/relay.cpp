@@ -80,11 +80,9 @@ asio::awaitable<void> session::idle_watchdog(std::chrono::milliseconds client_id
 void session::release_backend(clock::time_point now) {
     if (!backend_)
         return;
-    const auto& name = database_name_;
-    ctx_.state->metrics().transaction(name,
-                                      std::chrono::duration<double>(now - linked_at_).count());
+    db_metrics_->transaction(std::chrono::duration<double>(now - linked_at_).count());
     auto& conn = **backend_;
-    if (spdlog::should_log(spdlog::level::debug))
+    if (debug_logged())
         spdlog::debug("client {}: releasing backend pid {} (status {}, pending {}, unsynced {})",
                       peer_, conn.backend_pid(), last_status_, pending_ready_, unsynced_);
     if (settings_touched_ || params_dirty_ || db_->cfg.mode == pool_mode::session)
@@ -128,7 +126,7 @@ bool session::link_now(const pool::binding& b) {
     auto conn = db_->pool->try_acquire(executor_, b);
     if (!conn)
         return false;
-    ctx_.state->metrics().pool_wait(database_name_, 0.0);
+    db_metrics_->pool_wait(0.0);
     linked(std::move(*conn), event_at_);
     return true;
 }
@@ -138,8 +136,7 @@ bool session::link_now(const pool::binding& b) {
 bool session::waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
                      clock::time_point started, std::string& out) {
     event_at_ = clock::now();
-    ctx_.state->metrics().pool_wait(database_name_,
-                                    std::chrono::duration<double>(event_at_ - started).count());
+    db_metrics_->pool_wait(std::chrono::duration<double>(event_at_ - started).count());
     if (!conn) {
         set_state(client_state::idle);
         if (e.code == pool::make_error_code(pool::pool_errc::acquire_timeout)) {
@@ -160,7 +157,7 @@ void session::linked(pool::pooled_connection conn, clock::time_point at) {
     backend_ = std::allocate_shared<pool::pooled_connection>(
         asio::recycling_allocator<pool::pooled_connection>(), std::move(conn));
     auto& c = **backend_;
-    if (spdlog::should_log(spdlog::level::debug))
+    if (debug_logged())
         spdlog::debug("client {}: linked backend pid {}", peer_, c.backend_pid());
     backend_stmts_ = std::static_pointer_cast<backend_statements>(c.attachment());
     if (!backend_stmts_) {
@@ -662,8 +659,7 @@ session::relayed session::take_server_bytes(std::string& out, std::string_view& 
             if (pending_ready_ > 0)
                 --pending_ready_;
             if (query_head_ < query_started_.size()) {
-                ctx_.state->metrics().query(
-                    database_name_,
+                db_metrics_->query(
                     std::chrono::duration<double>(now - query_started_[query_head_++]).count());
                 if (query_head_ == query_started_.size()) {
                     query_started_.clear();

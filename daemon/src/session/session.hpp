@@ -71,6 +71,12 @@ private:
     std::size_t size_ = 0;
 };
 
+// Whether debug lines are logged: the logger's level, read inline (spdlog::should_log()
+// is a call into the library; two run per transaction).
+inline bool debug_logged() noexcept {
+    return spdlog::default_logger_raw()->should_log(spdlog::level::debug);
+}
+
 // Run-time settings a server reports with ParameterStatus when they change; a client's
 // own values are tracked from those reports and re-applied on every backend it uses.
 bool is_tracked_report(std::string_view name);
@@ -161,6 +167,7 @@ private:
     std::string user_;
     std::string database_name_;
     std::shared_ptr<database_state> db_;
+    database_metrics* db_metrics_ = nullptr; // db_'s histograms (set with db_)
     std::optional<user_config> user_cfg_;
     std::int32_t protocol_ = proto::request_code::protocol_3_0;
     std::int32_t pid_ = 0;

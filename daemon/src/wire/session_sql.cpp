@@ -517,11 +517,12 @@ bool may_change_settings(std::string_view sql) noexcept {
 sql_glance glance_at(std::string_view sql) noexcept {
 #if defined(__SSE2__)
     // 16 positions at once, as the two pre-checks do apart: "set" from three loads one
-    // byte apart, and the candidates for PREPARE and DEALLOCATE ('p' or 'd' once bit 5 is
-    // set) from the first, each checked as a word. The last block overlaps the one
-    // before so that it ends with the text: no byte-wise tail (a word is not found twice
-    // in a way that matters, both answers are yes/no). Its first load stops two bytes
-    // short of the end, where neither word can start.
+    // byte apart, and the candidates for PREPARE and DEALLOCATE ("pr" or "de" once bit 5
+    // is set: an identifier's 'p' or 'd' rarely is) from the first two, each checked as a
+    // word. The last block overlaps the one before so that it ends with the text: no
+    // byte-wise tail (a word is not found twice in a way that matters, both answers are
+    // yes/no). Its first load stops two bytes short of the end, where neither word can
+    // start.
     if (sql.size() >= 18) {
         const char* p = sql.data();
         const __m128i fold = _mm_set1_epi8(0x20);
@@ -533,13 +534,15 @@ sql_glance glance_at(std::string_view sql) noexcept {
         const std::size_t last = sql.size() - 18;
         for (std::size_t i = 0;; i = std::min(i + 16, last)) {
             const __m128i v = load(i);
+            const __m128i next = load(i + 1);
             if (!g.may_set &&
-                _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(is(v, 's'), is(load(i + 1), 'e')),
+                _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(is(v, 's'), is(next, 'e')),
                                                 is(load(i + 2), 't'))) != 0)
                 g.may_set = true;
             auto m = g.names_statements ? 0U
-                                        : static_cast<unsigned>(_mm_movemask_epi8(
-                                              _mm_or_si128(is(v, 'p'), is(v, 'd'))));
+                                        : static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+                                              _mm_and_si128(is(v, 'p'), is(next, 'r')),
+                                              _mm_and_si128(is(v, 'd'), is(next, 'e')))));
             while (m != 0) {
                 const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(m));
                 m &= m - 1;

@@ -76,9 +76,10 @@ TEST_CASE("metrics: base sink is a no-op") {
     qail::proxy::metrics_sink sink;
     sink.client_state_changed(std::nullopt, client_state::idle);
     sink.bytes(true, 1);
-    sink.query("db", 0.1);
+    sink.database("db").query(0.1);
     sink.http_request("/metrics", 200, 0.001);
-    CHECK(true);
+    // It keeps no per-database series: every name gets the one do-nothing object.
+    CHECK(&sink.database("db") == &sink.database("other"));
 }
 
 TEST_CASE("metrics: counters and gauges render with their labels and values") {
@@ -139,12 +140,15 @@ TEST_CASE("metrics: counters and gauges render with their labels and values") {
 
 TEST_CASE("metrics: histograms have _bucket, _sum and _count") {
     prometheus_metrics m("0.1.0", "epoll");
-    m.query("appdb", 0.0002);
-    m.query("appdb", 0.003);
-    m.query("appdb", 2.0);
-    m.transaction("appdb", 0.5);
-    m.pool_wait("appdb", 0.0);
-    m.pool_wait("appdb", 100.0); // beyond the last bucket: only +Inf
+    // A handle kept (as a session keeps its database's) and a name looked up again
+    // report into the same series.
+    auto& appdb = m.database("appdb");
+    appdb.query(0.0002);
+    m.database("appdb").query(0.003);
+    appdb.query(2.0);
+    m.database("appdb").transaction(0.5);
+    m.database("appdb").pool_wait(0.0);
+    m.database("appdb").pool_wait(100.0); // beyond the last bucket: only +Inf
 
     const std::string text = m.render();
     INFO(text);
@@ -168,9 +172,9 @@ TEST_CASE("metrics: histograms have _bucket, _sum and _count") {
 
 TEST_CASE("metrics: a duration equal to a bucket's bound counts in that bucket (le)") {
     prometheus_metrics m("0.1.0", "epoll");
-    m.transaction("appdb", 0.001);
-    m.transaction("appdb", 0.0010001);
-    m.transaction("appdb", 60.0);
+    m.database("appdb").transaction(0.001);
+    m.database("appdb").transaction(0.0010001);
+    m.database("appdb").transaction(60.0);
     const std::string text = m.render();
     INFO(text);
     const auto bucket = [&](std::string_view le) {
@@ -187,16 +191,16 @@ TEST_CASE("metrics: a duration equal to a bucket's bound counts in that bucket (
 }
 
 TEST_CASE("metrics: durations land in their own database's series and their own sink") {
-    // A thread remembers the database it recorded last: alternating databases, and a new
-    // sink that may sit where a destroyed one was, must not record into the wrong series.
+    // Alternating databases, and a new sink that may sit where a destroyed one was: each
+    // name's handle is its own series of its own sink.
     for (int round = 0; round < 3; ++round) {
         auto m = std::make_unique<prometheus_metrics>("0.1.0", "epoll");
         for (int i = 0; i < 5; ++i) {
-            m->query("appdb", 0.001);
-            m->query("otherdb", 0.001);
-            m->query("otherdb", 0.001);
+            m->database("appdb").query(0.001);
+            m->database("otherdb").query(0.001);
+            m->database("otherdb").query(0.001);
         }
-        m->transaction("appdb", 0.5);
+        m->database("appdb").transaction(0.5);
         const std::string text = m->render();
         INFO(text);
         CHECK(sample(text, R"(qail_proxy_query_duration_seconds_count{database="appdb"})") == 5);
@@ -229,7 +233,7 @@ TEST_CASE("metrics: a database label never gets more than the cap") {
     constexpr std::size_t n = prometheus_metrics::max_label_values + 50;
     for (std::size_t i = 0; i < n; ++i) {
         const std::string db = "db" + std::to_string(i);
-        m.query(db, 0.001);
+        m.database(db).query(0.001);
         m.auth_failure(db);
     }
     std::vector<pool_snapshot> pools;
@@ -326,7 +330,7 @@ TEST_CASE("metrics: concurrent reporting and scraping lose no increments") {
             const std::string db = "db" + std::to_string(t % 2);
             for (int i = 0; i < per_thread; ++i) {
                 m.bytes(true, 1);
-                m.query(db, 0.001);
+                m.database(db).query(0.001);
                 if (i % 1000 == 0) {
                     (void)m.render();
                 }
@@ -352,9 +356,9 @@ TEST_CASE("metrics: the exposition passes promtool check metrics") {
     m.bytes(true, 1);
     m.client_state_changed(std::nullopt, client_state::idle);
     m.server_error("23505");
-    m.query("appdb", 0.01);
-    m.transaction("appdb", 0.02);
-    m.pool_wait("appdb", 0.0);
+    m.database("appdb").query(0.01);
+    m.database("appdb").transaction(0.02);
+    m.database("appdb").pool_wait(0.0);
     m.auth_failure("appdb");
     m.acquire_timeout("appdb");
     m.prepared(prepared_event::evicted);

@@ -45,6 +45,21 @@ struct pool_snapshot {
     double wait_seconds_max = 0.0;
 };
 
+/// The duration histograms of one database, resolved once by whoever reports for it (a
+/// session, at login) rather than by name on every transaction. Thread-safe; the base
+/// does nothing.
+class database_metrics {
+public:
+    database_metrics() = default;
+    database_metrics(const database_metrics&) = delete;
+    database_metrics& operator=(const database_metrics&) = delete;
+    virtual ~database_metrics() = default;
+
+    virtual void pool_wait(double /*seconds*/) {}
+    virtual void transaction(double /*seconds*/) {}
+    virtual void query(double /*seconds*/) {}
+};
+
 /// What the pooler, sessions and HTTP servers report. Every method is thread-safe and
 /// cheap; the base class does nothing, so components can be unit-tested without
 /// Prometheus (or with a recording subclass).
@@ -61,10 +76,13 @@ public:
     virtual void bytes(bool /*client_to_server*/, std::uint64_t /*n*/) {}
     /// Counted in errors_total{class="<first two characters of the SQLSTATE>"}.
     virtual void server_error(std::string_view /*sqlstate*/) {}
-    virtual void pool_wait(std::string_view /*database*/, double /*seconds*/) {}
     virtual void acquire_timeout(std::string_view /*database*/) {}
-    virtual void transaction(std::string_view /*database*/, double /*seconds*/) {}
-    virtual void query(std::string_view /*database*/, double /*seconds*/) {}
+    /// The histograms of `database`, valid as long as this sink. Resolve it once per
+    /// database, not per observation: a new name is a new label value.
+    virtual database_metrics& database(std::string_view /*database*/) {
+        static database_metrics none;
+        return none;
+    }
     virtual void prepared(prepared_event) {}
     virtual void tls_handshake(bool /*ok*/) {}
     virtual void config_reload(bool /*ok*/) {}
@@ -106,10 +124,8 @@ public:
     void auth_failure(std::string_view database) override;
     void bytes(bool client_to_server, std::uint64_t n) override;
     void server_error(std::string_view sqlstate) override;
-    void pool_wait(std::string_view database, double seconds) override;
     void acquire_timeout(std::string_view database) override;
-    void transaction(std::string_view database, double seconds) override;
-    void query(std::string_view database, double seconds) override;
+    database_metrics& database(std::string_view database) override;
     void prepared(prepared_event e) override;
     void tls_handshake(bool ok) override;
     void config_reload(bool ok) override;
