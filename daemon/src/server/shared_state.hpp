@@ -7,6 +7,7 @@
 #include <qail/proxy/config.hpp>
 #include <qail/proxy/metrics.hpp>
 #include <qail/proxy/prepared.hpp>
+#include <qail/proxy/settings_registry.hpp>
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -35,6 +36,8 @@ struct database_state {
     std::vector<std::pair<std::string, std::string>> server_parameters;
     /// The server-side statements prepared for this database's clients.
     statement_registry statements;
+    /// Its clients' settings lists, equal ones shared (pool::binding::settings).
+    settings_registry settings;
 };
 
 /// What a client session exposes to other threads (cancel routing, admin listing).

@@ -114,7 +114,7 @@ const pool::binding& session::current_binding() {
         binding_.settings =
             params_.empty()
                 ? nullptr
-                : std::make_shared<const pool::settings_list>(params_.begin(), params_.end());
+                : db_->settings.share(pool::settings_list(params_.begin(), params_.end()));
         params_dirty_ = false;
     }
     return binding_;

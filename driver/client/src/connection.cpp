@@ -134,34 +134,38 @@ struct connection::impl : std::enable_shared_from_this<connection::impl> {
     explicit impl(asio::any_io_executor ex) : executor(std::move(ex)), deadline(executor) {}
 
     asio::any_io_executor executor;
-    connect_options options;
+    // What a proxy's every borrow and relayed transaction reads or writes (the raw_*
+    // calls, the pool's lend and return), together: a connection lent to another client
+    // each transaction is cold in the cache, and these are then few lines, not many.
     transport io;
+    std::size_t rx_begin = 0; // rx[rx_begin, rx_end) is unread
+    std::size_t rx_end = 0;
+    std::shared_ptr<const std::vector<preamble_step>> preamble; // sent ahead of the next operation
+    std::shared_ptr<void> attachment;                           // the owner's per-connection state
+    std::uint64_t write_count = 0;
+    std::uint64_t statements_forgotten = 0; // see connection::statements_forgotten()
+    std::chrono::milliseconds op_timeout{0};
+    bool broken = false;
+    bool closed = false;
+    bool timed_out = false;
+    bool statements_unknown = false; // see connection::statements_unknown()
+    transaction_state txn = transaction_state::idle;
+    std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
+
+    connect_options options;
     std::shared_ptr<asio::ssl::context> tls_context;
     tls_client_config tls_config;
     peer_address peer;
 
-    std::string rx; // receive buffer: [rx_begin, rx_end) is unread
-    std::size_t rx_begin = 0;
-    std::size_t rx_end = 0;
-    std::string tx;                          // encode buffer, sent by flush()
-    std::vector<std::string> pending_closes; // evicted statements to Close with the next batch
-    std::shared_ptr<const std::vector<preamble_step>> preamble; // sent ahead of the next operation
-    std::shared_ptr<void> attachment;                           // the owner's per-connection state
+    std::string rx; // receive buffer
+    std::string tx; // encode buffer, sent by flush()
 
-    bool broken = false;
-    bool closed = false;
-    std::uint64_t write_count = 0;
-    bool timed_out = false;
-    transaction_state txn = transaction_state::idle;
     std::int32_t version = proto::request_code::protocol_3_2;
     auth_method method = auth_method::none;
     std::int32_t pid = 0;
     std::string backend_key;
     std::map<std::string, std::string, std::less<>> parameters;
     statement_cache cache{100};
-    std::uint64_t statements_forgotten = 0; // see connection::statements_forgotten()
-    bool statements_unknown = false;        // see connection::statements_unknown()
-    std::chrono::milliseconds op_timeout{0};
     asio::steady_timer deadline;
     std::function<void(const pg_error&)> notice_fn;
     std::function<void(const notification&)> notification_fn;
