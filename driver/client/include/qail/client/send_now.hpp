@@ -5,28 +5,37 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
+#include <cerrno>
 #include <cstddef>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 namespace qail::client {
 
 /// Sends what a plain stream socket (TCP or Unix) takes now: the bytes written, 0 when
-/// its buffer is full (the caller then writes the rest asynchronously). Puts the socket
-/// in non-blocking mode for synchronous calls; asynchronous operations are unaffected.
+/// its buffer is full (the caller then writes the rest asynchronously). One send(2)
+/// with MSG_DONTWAIT, straight to the system call: the socket's own mode is left as it
+/// is, and Asio's synchronous send (its blocking-mode bookkeeping and error-code
+/// comparisons) stays off a path that runs for every relayed message.
 template <typename Socket>
 [[nodiscard]] std::size_t send_now(Socket& socket, boost::asio::const_buffer b,
                                    boost::system::error_code& ec) {
     ec = {};
-    if (!socket.non_blocking()) {
-        socket.non_blocking(true, ec);
-        if (ec)
+    if (b.size() == 0)
+        return 0;
+    for (;;) {
+        const ssize_t n =
+            ::send(socket.native_handle(), b.data(), b.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return static_cast<std::size_t>(n);
+        const int err = errno;
+        if (err == EINTR)
+            continue;
+        if (err == EAGAIN || err == EWOULDBLOCK)
             return 0;
-    }
-    const std::size_t n = socket.write_some(b, ec);
-    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
-        ec = {};
+        ec.assign(err, boost::asio::error::get_system_category());
         return 0;
     }
-    return n;
 }
 
 } // namespace qail::client
