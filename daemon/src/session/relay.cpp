@@ -303,12 +303,23 @@ asio::awaitable<void> session::client_loop() {
                 // (No co_await inside a && : GCC 12 mishandles temporaries there.)
                 bool linked_ok = link_now(b);
                 if (!linked_ok) {
-                    // Waits here, not in a coroutine of its own: that would be a frame
-                    // allocated per wait, and under load most links wait.
+                    // Waits here, not in a coroutine of its own (acquire_into()'s is a frame
+                    // allocated per wait, and under load most links wait); acquire_into()
+                    // only for what a queued wait does not cover (connecting, say).
                     set_state(client_state::waiting);
                     const auto started = event_at_;
                     std::optional<pool::pooled_connection> conn;
-                    co_await db_->pool->acquire_into(b, conn, wait_error_, &wait_slot_);
+                    using wait_outcome = pool::pending_wait::outcome;
+                    auto got = wait_outcome::connect;
+                    if (auto wait = db_->pool->start_wait(executor_, wait_slot_)) {
+                        got = wait_outcome::again;
+                        while (got == wait_outcome::again) {
+                            co_await wait->park(asio::deferred);
+                            got = wait->finish(b, conn, wait_error_);
+                        }
+                    }
+                    if (got == wait_outcome::connect)
+                        co_await db_->pool->acquire_into(b, conn, wait_error_, &wait_slot_);
                     linked_ok = waited(conn, wait_error_, started, to_client);
                 }
                 if (!linked_ok) {

@@ -355,10 +355,13 @@ bool session::on_server_message(char type, std::string_view bytes) {
     using k = expect::kind;
     if (type == 'E')
         error_since_ready_ = true;
-    if (type == 'C') {
+    // A tag ending in a digit counts rows (SELECT 1, INSERT 0 1, UPDATE 3...): none of
+    // the tags below, which all end in a letter, so they are not compared with it.
+    if (type == 'C' && bytes.size() > 6 &&
+        (bytes[bytes.size() - 2] < '0' || bytes[bytes.size() - 2] > '9')) {
         // However it was sent (simple or extended protocol), a completed DEALLOCATE ALL
         // or DISCARD ALL dropped every statement on this backend, the client's included.
-        const auto tag = bytes.substr(5, bytes.size() > 6 ? bytes.size() - 6 : 0);
+        const auto tag = bytes.substr(5, bytes.size() - 6);
         if (tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") {
             if (backend_stmts_)
                 backend_stmts_->clear();

@@ -153,6 +153,10 @@ void parked(const std::shared_ptr<pool_waiter>& w) {
         post_resume_later(w);
 }
 
+std::optional<asio::any_completion_handler<void()>>& resume_slot(pool_waiter& w) noexcept {
+    return w.resume;
+}
+
 } // namespace detail
 
 wait_slot::~wait_slot() {
@@ -332,20 +336,7 @@ asio::awaitable<void> pg_pool::acquire_into(const binding& b, std::optional<pool
                 ++connecting_;
                 connect = true;
             } else {
-                // The caller's kept waiter (its last wait is over: whoever woke it is
-                // done with it), else one from Asio's per-thread cache.
-                if (slot && slot->waiter_ && slot->waiter_->executor == ex) {
-                    w = slot->waiter_;
-                    w->got = pool_waiter::outcome::pending;
-                    w->entry.reset();
-                    w->phase = pool_waiter::running; // before a waker can see it
-                } else {
-                    w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(),
-                                                          ex);
-                    if (slot)
-                        slot->waiter_ = w;
-                }
-                waiters_.push_back(w);
+                w = queue_waiter_locked(ex, slot);
             }
             if (!drop.empty())
                 hand_capacity_locked(wake_list);
@@ -477,6 +468,119 @@ std::string pg_pool::timeout_message(std::string_view what, std::size_t in_use,
         why += ", " + std::to_string(in_use) + " in use, " + std::to_string(connecting) +
                " connecting)";
     return why;
+}
+
+pg_pool::waiter_ptr pg_pool::queue_waiter_locked(const asio::any_io_executor& ex, wait_slot* slot) {
+    waiter_ptr w;
+    // The caller's kept waiter (its last wait is over: whoever woke it is done with it),
+    // else one from Asio's per-thread cache.
+    if (slot && slot->waiter_ && slot->waiter_->executor == ex) {
+        w = slot->waiter_;
+        w->got = pool_waiter::outcome::pending;
+        w->entry.reset();
+        w->phase = pool_waiter::running; // before a waker can see it
+    } else {
+        w = std::allocate_shared<pool_waiter>(asio::recycling_allocator<pool_waiter>(), ex);
+        if (slot)
+            slot->waiter_ = w;
+    }
+    waiters_.push_back(w);
+    return w;
+}
+
+std::optional<pending_wait> pg_pool::start_wait(const asio::any_io_executor& ex, wait_slot& slot) {
+    if (config_.test_on_acquire)
+        return std::nullopt; // needs a round trip: acquire_into()
+    const auto start = clock::now();
+    waiter_ptr w;
+    {
+        std::lock_guard lock(mutex_);
+        // Where acquire_into() would not wait: it picks the idle connection (or drops
+        // expired ones), connects, or reports the pool closed.
+        if (closed_ || !idle_.empty() || total_locked() < config_.max_size)
+            return std::nullopt;
+        w = queue_waiter_locked(ex, &slot);
+    }
+    const auto deadline = start + config_.acquire_timeout; // see acquire_into()
+    detail::begin_wait(w, deadline);
+    return pending_wait(shared_from_this(), std::move(w), start, deadline);
+}
+
+pooled_connection pg_pool::lend_waited(std::shared_ptr<pg_pool> self, entry_ptr e, const binding& b,
+                                       clock::time_point start) {
+    const bool reset = prepare_borrow(*e, b);
+    e->writes_at_acquire = e->conn->writes();
+    count_wait(true, reset, clock::now() - start);
+    return pooled_connection(std::move(self), std::move(e));
+}
+
+pending_wait::pending_wait(std::shared_ptr<pg_pool> pool, std::shared_ptr<pool_waiter> waiter,
+                           clock::time_point start, clock::time_point deadline) noexcept
+    : pool_(std::move(pool)), waiter_(std::move(waiter)), start_(start), deadline_(deadline) {}
+
+pending_wait::pending_wait(pending_wait&& other) noexcept
+    : pool_(std::move(other.pool_)), waiter_(std::move(other.waiter_)), start_(other.start_),
+      deadline_(other.deadline_) {}
+
+pending_wait::~pending_wait() {
+    if (pool_)
+        pool_->abandon(waiter_);
+}
+
+pending_wait::outcome pending_wait::finish(const binding& b, std::optional<pooled_connection>& out,
+                                           client::error& failure) {
+    pg_pool& p = *pool_;
+    pool_waiter& w = *waiter_;
+    pool_waiter::outcome got = pool_waiter::outcome::pending;
+    std::unique_ptr<pool_entry> e;
+    std::size_t in_use = 0;
+    std::size_t connecting = 0;
+    std::size_t max_size = 0;
+    {
+        std::lock_guard lock(p.mutex_);
+        // As in acquire_into(): a wake after this finds the waiter running and makes the
+        // next park() return at once.
+        w.phase = pool_waiter::running;
+        got = w.got;
+        if (got == pool_waiter::outcome::entry)
+            e = std::move(w.entry);
+        if (got == pool_waiter::outcome::pending) {
+            if (clock::now() < deadline_)
+                return outcome::again;
+            p.waiters_.erase(waiter_);
+            in_use = p.in_use_;
+            connecting = p.connecting_;
+            max_size = p.config_.max_size;
+        }
+    }
+    detail::end_wait(w, true); // the waiter stays in the caller's wait_slot
+    if (got == pool_waiter::outcome::permit) {
+        // The slot a permit stands for goes back (to the next waiter, if any); the
+        // caller's acquire_into() connects if there is still room.
+        auto pool = std::move(pool_);
+        pool->abandon(waiter_);
+        return outcome::connect;
+    }
+    auto pool = std::move(pool_); // finished: nothing for the destructor to undo
+    switch (got) {
+    case pool_waiter::outcome::pending:
+        pool->count_wait(false, false, clock::now() - start_);
+        pool->fail(failure, pool_errc::acquire_timeout, "53300",
+                   pool->timeout_message("a connection", in_use, connecting, max_size));
+        break;
+    case pool_waiter::outcome::closed:
+        pool->fail(failure, pool_errc::pool_closed, "57P01",
+                   "pool " + pool->name_ + " was closed while waiting");
+        break;
+    case pool_waiter::outcome::entry: {
+        pg_pool& lender = *pool;
+        out = lender.lend_waited(std::move(pool), std::move(e), b, start_);
+        break;
+    }
+    case pool_waiter::outcome::permit:
+        break; // above
+    }
+    return outcome::done;
 }
 
 std::optional<pooled_connection> pg_pool::try_acquire(const asio::any_io_executor& ex,

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1102,6 +1103,222 @@ TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroye
         CHECK(co_await scalar(*again, "SELECT 1") == "1");
         again.release();
         co_await pool->close(1s);
+    });
+}
+
+namespace {
+/// A caller's side of pending_wait, as a proxy session runs it: parks until finish()
+/// says the wait is over. Returns the outcome and how many times it parked.
+asio::awaitable<std::pair<pending_wait::outcome, int>>
+run_wait(pending_wait& w, const binding& b, std::optional<pooled_connection>& out,
+         client::error& failure) {
+    auto got = pending_wait::outcome::again;
+    int parks = 0;
+    while (got == pending_wait::outcome::again) {
+        co_await w.park(asio::deferred);
+        ++parks;
+        got = w.finish(b, out, failure);
+    }
+    co_return std::pair{got, parks};
+}
+
+asio::awaitable<void> wait_queued(std::shared_ptr<pg_pool> pool, wait_slot& slot,
+                                  std::shared_ptr<int> sentinel) {
+    auto w = pool->start_wait(co_await asio::this_coro::executor, slot);
+    REQUIRE(w.has_value());
+    std::optional<pooled_connection> out;
+    client::error failure;
+    (void)co_await run_wait(*w, binding{}, out, failure);
+    (void)sentinel;
+}
+} // namespace
+
+TEST_CASE("pool: a pending_wait queues only where acquire_into would wait") {
+    run_async([&]() -> asio::awaitable<void> {
+        auto pool = co_await pool_of_one("pendingwhen", 300ms);
+        auto ex = co_await asio::this_coro::executor;
+        wait_slot slot;
+        CHECK_FALSE(pool->start_wait(ex, slot).has_value()); // room to connect
+        auto held = co_await must_acquire(*pool);
+        held.release();
+        CHECK(pool->stats().idle == 1);
+        CHECK_FALSE(pool->start_wait(ex, slot).has_value()); // an idle connection
+        held = co_await must_acquire(*pool);
+        {
+            auto w = pool->start_wait(ex, slot); // full: queued
+            REQUIRE(w.has_value());
+            CHECK(pool->stats().waiting == 1);
+        } // destroyed unparked: it leaves the queue
+        CHECK(pool->stats().waiting == 0);
+        held.release();
+        co_await pool->close(1s);
+        CHECK_FALSE(pool->start_wait(ex, slot).has_value()); // closed
+
+        auto config = small_config(1);
+        config.test_on_acquire = true;
+        auto tested = pg_pool::create(ex, options_for(env().pg15, env().scram), config, "tested");
+        auto t = co_await must_acquire(*tested);
+        CHECK_FALSE(tested->start_wait(ex, slot).has_value()); // a ping first: acquire_into
+        t.release();
+        co_await tested->close(1s);
+    });
+}
+
+TEST_CASE("pool: a pending_wait is handed the connection given back, or times out") {
+    for (const auto* server : env().servers()) {
+        INFO(server->name);
+        run_async([&]() -> asio::awaitable<void> {
+            auto config = small_config(1);
+            config.acquire_timeout = 300ms;
+            auto pool = pg_pool::create(co_await asio::this_coro::executor,
+                                        options_for(*server, env().scram), config, "pendingdb");
+            auto ex = co_await asio::this_coro::executor;
+            const binding b{"tenant_pending"};
+            wait_slot slot;
+            auto held = co_await must_acquire(*pool);
+            for (int round = 0; round < 3; ++round) {
+                INFO("round ", round);
+                // Timed out: the error acquire_into() gives, not early, not much later.
+                std::optional<pooled_connection> none;
+                client::error failure;
+                const auto began = std::chrono::steady_clock::now();
+                auto w = pool->start_wait(ex, slot);
+                REQUIRE(w.has_value());
+                const auto [timed_out, timed_out_parks] = co_await run_wait(*w, b, none, failure);
+                const auto took = std::chrono::steady_clock::now() - began;
+                CHECK(timed_out == pending_wait::outcome::done);
+                CHECK(timed_out_parks >= 1);
+                CHECK_FALSE(none.has_value());
+                CHECK(failure.code == make_error_code(pool_errc::acquire_timeout));
+                CHECK(failure.sqlstate() == "53300");
+                CHECK(failure.message().find("waiting for a connection from pool pendingdb "
+                                             "(max_size 1, all in use)") != std::string::npos);
+                CHECK(took >= 300ms);
+                CHECK(took < 1500ms);
+                CHECK(pool->stats().waiting == 0);
+
+                // Handed over: the connection given back, with this borrower's binding.
+                asio::co_spawn(
+                    ex,
+                    [&]() -> asio::awaitable<void> {
+                        CHECK(co_await eventually(
+                            [&]() -> asio::awaitable<bool> {
+                                co_return pool->stats().waiting == 1;
+                            },
+                            5s));
+                        held.release();
+                    },
+                    report_failure);
+                std::optional<pooled_connection> out;
+                failure = {};
+                auto next = pool->start_wait(ex, slot);
+                REQUIRE(next.has_value());
+                const auto [handed, handed_parks] = co_await run_wait(*next, b, out, failure);
+                CHECK(handed == pending_wait::outcome::done);
+                CHECK(handed_parks == 1);
+                REQUIRE(out.has_value());
+                CHECK_FALSE(failure.code);
+                CHECK(co_await scalar(**out, "SELECT current_setting('app.current_tenant_id')") ==
+                      "tenant_pending");
+                held = std::move(*out);
+            }
+            const auto s = pool->stats();
+            CHECK(s.waiting == 0);
+            CHECK(s.acquire_timeouts == 3);
+            CHECK(s.in_use == 1);
+            held.release();
+            co_await pool->close(1s);
+        });
+    }
+}
+
+TEST_CASE("pool: a pending_wait destroyed while parked leaves the queue or gives back") {
+    // Its coroutine is destroyed with its io_context, parked (the slot, declared after
+    // the context, goes first).
+    run_async([&]() -> asio::awaitable<void> {
+        auto pool = co_await pool_of_one("pendinggone", 60s);
+        auto held = co_await must_acquire(*pool);
+        // Still queued: it leaves the queue.
+        auto sentinel = std::make_shared<int>(0);
+        std::weak_ptr<int> frame_alive = sentinel;
+        {
+            asio::io_context other;
+            wait_slot slot;
+            start_waiting_on(other, wait_queued(pool, slot, std::move(sentinel)), *pool);
+            CHECK_FALSE(frame_alive.expired());
+        }
+        REQUIRE(frame_alive.expired());
+        CHECK(pool->stats().waiting == 0);
+        // Handed the connection but not run yet: the connection goes back to the pool.
+        sentinel = std::make_shared<int>(0);
+        frame_alive = sentinel;
+        {
+            asio::io_context other;
+            wait_slot slot;
+            start_waiting_on(other, wait_queued(pool, slot, std::move(sentinel)), *pool);
+            held.release(); // handed to the waiter on `other`, which does not run
+            CHECK(pool->stats().waiting == 0);
+            CHECK(pool->stats().in_use == 1);
+        }
+        REQUIRE(frame_alive.expired());
+        CHECK(pool->stats().in_use == 0);
+        auto again = co_await must_acquire(*pool);
+        CHECK(co_await scalar(*again, "SELECT 1") == "1");
+        again.release();
+        co_await pool->close(1s);
+    });
+}
+
+TEST_CASE("pool: a pending_wait given room to connect says so, and close ends one") {
+    run_async([&]() -> asio::awaitable<void> {
+        auto pool = co_await pool_of_one("pendingpermit", 60s);
+        auto ex = co_await asio::this_coro::executor;
+        wait_slot slot;
+        auto held = co_await must_acquire(*pool);
+        // The borrowed connection is discarded: its slot is the waiter's, to connect.
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                CHECK(co_await eventually(
+                    [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 1; }, 5s));
+                held.discard();
+            },
+            report_failure);
+        std::optional<pooled_connection> out;
+        client::error failure;
+        auto w = pool->start_wait(ex, slot);
+        REQUIRE(w.has_value());
+        const auto [got, parks] = co_await run_wait(*w, binding{}, out, failure);
+        CHECK(got == pending_wait::outcome::connect);
+        CHECK(parks == 1);
+        CHECK_FALSE(out.has_value());
+        CHECK_FALSE(failure.code);
+        CHECK(pool->stats().connecting == 0); // the permit went back with the answer
+        co_await pool->acquire_into(binding{}, out, failure, &slot); // which connects
+        REQUIRE(out.has_value());
+        CHECK(co_await scalar(**out, "SELECT 1") == "1");
+
+        // Closed while it waits: the pool's closing error.
+        auto closer = pool->start_wait(ex, slot);
+        REQUIRE(closer.has_value());
+        asio::co_spawn(
+            ex,
+            [&]() -> asio::awaitable<void> {
+                CHECK(co_await eventually(
+                    [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 1; }, 5s));
+                asio::co_spawn(ex, pool->close(5s), report_failure);
+                co_await asio::steady_timer(ex, 50ms).async_wait(asio::use_awaitable);
+                out.reset(); // lets close() finish
+            },
+            report_failure);
+        std::optional<pooled_connection> none;
+        client::error closed;
+        const auto [ended, ended_parks] = co_await run_wait(*closer, binding{}, none, closed);
+        CHECK(ended == pending_wait::outcome::done);
+        (void)ended_parks;
+        CHECK_FALSE(none.has_value());
+        CHECK(closed.code == make_error_code(pool_errc::pool_closed));
+        CHECK(closed.sqlstate() == "57P01");
     });
 }
 

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
@@ -31,6 +33,11 @@ namespace detail {
 struct pool_entry;  // one pooled connection and its bookkeeping
 struct pool_waiter; // one acquire() queued for a connection
 struct maintenance_loop;
+/// Where a parked coroutine's handler waits for wake() (pending_wait::park()).
+[[nodiscard]] std::optional<boost::asio::any_completion_handler<void()>>&
+resume_slot(pool_waiter& w) noexcept;
+/// `w` has parked its coroutine: resumes it at once if wake() came first.
+void parked(const std::shared_ptr<pool_waiter>& w);
 } // namespace detail
 
 /// A waiter kept by one caller of pg_pool::acquire_into() between its waits (see
@@ -92,6 +99,65 @@ private:
 /// executor of the acquire() that needed it (refills: on the maintenance executor) and
 /// its I/O object stays bound to that executor's execution context, which must keep
 /// running for as long as the pool lives; close() the pool before stopping them.
+/// One wait for a connection, queued by pg_pool::start_wait() and run by the waiting
+/// coroutine itself: acquire_into() is a coroutine frame of its own per wait, and in a
+/// busy transaction-mode pool nearly every link waits. Use it as
+///
+///     if (auto w = pool->start_wait(ex, slot)) {
+///         auto got = pending_wait::outcome::again;
+///         while (got == pending_wait::outcome::again) {
+///             co_await w->park(asio::deferred);
+///             got = w->finish(b, out, failure);
+///         }
+///         // outcome::connect: co_await pool->acquire_into(b, out, failure, &slot)
+///     }
+///
+/// on the executor given to start_wait(). Destroyed unfinished (its coroutine destroyed
+/// while parked), it leaves the queue, or gives back what it was handed.
+class pending_wait {
+public:
+    enum class outcome : std::uint8_t {
+        again,   ///< woken before its turn or its deadline: park() again
+        done,    ///< `out` holds the connection, or `failure` says why not
+        connect, ///< the pool has room for a new connection: acquire_into() opens one
+    };
+
+    pending_wait(pending_wait&& other) noexcept;
+    pending_wait(const pending_wait&) = delete;
+    pending_wait& operator=(const pending_wait&) = delete;
+    pending_wait& operator=(pending_wait&&) = delete;
+    ~pending_wait();
+
+    /// Suspends until the pool hands this wait something or its deadline passes (or
+    /// earlier: finish() says). co_await it at once: `co_await w->park(asio::deferred)`.
+    template <typename Token>
+    auto park(Token&& token) {
+        return boost::asio::async_initiate<Token, void()>(
+            [this](auto handler) {
+                // Emplaced from the concrete handler: the slot's handler is never moved.
+                detail::resume_slot(*waiter_).emplace(std::move(handler));
+                detail::parked(waiter_);
+            },
+            token);
+    }
+
+    /// After park(): what the wait came to. `b` as acquire_into()'s; `out` and `failure`
+    /// are set only with outcome::done.
+    [[nodiscard]] outcome finish(const binding& b, std::optional<pooled_connection>& out,
+                                 client::error& failure);
+
+private:
+    friend class pg_pool;
+    pending_wait(std::shared_ptr<pg_pool> pool, std::shared_ptr<detail::pool_waiter> waiter,
+                 std::chrono::steady_clock::time_point start,
+                 std::chrono::steady_clock::time_point deadline) noexcept;
+
+    std::shared_ptr<pg_pool> pool_; // null once finished
+    std::shared_ptr<detail::pool_waiter> waiter_;
+    std::chrono::steady_clock::time_point start_;
+    std::chrono::steady_clock::time_point deadline_;
+};
+
 class pg_pool : public std::enable_shared_from_this<pg_pool> {
     struct private_tag {};
 
@@ -137,6 +203,13 @@ public:
     [[nodiscard]] std::optional<pooled_connection>
     try_acquire(const boost::asio::any_io_executor& ex, const binding& b = {});
 
+    /// acquire_into()'s wait without its coroutine (see pending_wait): `slot`'s waiter
+    /// queued when the pool is open and full, to be run on `ex`. Nothing when
+    /// acquire_into() would not wait (an idle connection, room to connect, a closed
+    /// pool) or tests connections first (test_on_acquire): call that instead.
+    [[nodiscard]] std::optional<pending_wait> start_wait(const boost::asio::any_io_executor& ex,
+                                                         wait_slot& slot);
+
     [[nodiscard]] pool_stats stats() const;
     /// The configuration; max_size/min_size change under resize().
     [[nodiscard]] const pool_config& config() const noexcept { return config_; }
@@ -154,6 +227,7 @@ public:
 
 private:
     friend class pooled_connection;
+    friend class pending_wait;
     friend struct detail::maintenance_loop;
     using entry_ptr = std::unique_ptr<detail::pool_entry>;
     using waiter_ptr = std::shared_ptr<detail::pool_waiter>;
@@ -173,6 +247,13 @@ private:
     bool prepare_borrow(detail::pool_entry& e, const binding& b);
     /// A queued acquire() went away before finishing: undo what it was given.
     void abandon(const waiter_ptr& w) noexcept;
+    /// `slot`'s kept waiter for a wait on `ex` (else a new one, kept in `slot` if
+    /// given), queued (mutex held).
+    waiter_ptr queue_waiter_locked(const boost::asio::any_io_executor& ex, wait_slot* slot);
+    /// A handed entry's last steps before it is lent: its preamble queued, the counts.
+    [[nodiscard]] pooled_connection lend_waited(std::shared_ptr<pg_pool> self, entry_ptr e,
+                                                const binding& b,
+                                                std::chrono::steady_clock::time_point start);
     /// Gives free slots to waiters as permits to connect (mutex held).
     void hand_capacity_locked(std::vector<waiter_ptr>& wake);
     void notify_close_locked(std::vector<waiter_ptr>& wake);
