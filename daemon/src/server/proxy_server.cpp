@@ -202,8 +202,15 @@ void proxy_server::start() {
     const auto cfg = m.state->current();
     m.tls = impl::make_tls(cfg->tls);
     const std::size_t n = std::max<std::size_t>(1, cfg->workers);
+    // Each worker is one thread. With one worker, every operation on a socket of its
+    // event loop runs on that thread: sessions, backend connections, the pools' closes
+    // and timers, the HTTP API; other threads only post to it (shutdown, reload, the
+    // admin and HTTP closers). Asio then needs no lock per socket operation (three or
+    // four per relayed transaction); its scheduler, which those posts use, keeps its
+    // lock. With several workers a backend opened on one is read on another: locked.
+    const int hint = n == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : 1;
     for (std::size_t i = 0; i < n; ++i) {
-        m.workers.push_back(std::make_unique<worker_context>(1));
+        m.workers.push_back(std::make_unique<worker_context>(hint));
         m.guards.emplace_back(m.workers.back()->get_executor());
     }
     m.state->create_pools(m.workers[0]->get_executor());
