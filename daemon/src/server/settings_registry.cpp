@@ -1,3 +1,4 @@
+// Clients' settings lists held once per distinct content (settings_registry.hpp).
 #include <qail/proxy/settings_registry.hpp>
 
 #include <algorithm>

@@ -1107,19 +1107,24 @@ TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroye
 }
 
 namespace {
-/// A caller's side of pending_wait, as a proxy session runs it: parks until finish()
-/// says the wait is over. Returns the outcome and how many times it parked.
-asio::awaitable<std::pair<pending_wait::outcome, int>>
-run_wait(pending_wait& w, const binding& b, std::optional<pooled_connection>& out,
-         client::error& failure) {
-    auto got = pending_wait::outcome::again;
+/// What a run_wait() came to: the outcome that ended it, and how often it parked.
+struct wait_result {
+    pending_wait::outcome got = pending_wait::outcome::again;
     int parks = 0;
-    while (got == pending_wait::outcome::again) {
+};
+
+/// A caller's side of pending_wait, as a proxy session runs it: parks until finish()
+/// says the wait is over.
+asio::awaitable<wait_result> run_wait(pending_wait& w, const binding& b,
+                                      std::optional<pooled_connection>& out,
+                                      client::error& failure) {
+    wait_result r;
+    while (r.got == pending_wait::outcome::again) {
         co_await w.park(asio::deferred);
-        ++parks;
-        got = w.finish(b, out, failure);
+        ++r.parks;
+        r.got = w.finish(b, out, failure);
     }
-    co_return std::pair{got, parks};
+    co_return r;
 }
 
 asio::awaitable<void> wait_queued(std::shared_ptr<pg_pool> pool, wait_slot& slot,
@@ -1184,10 +1189,10 @@ TEST_CASE("pool: a pending_wait is handed the connection given back, or times ou
                 const auto began = std::chrono::steady_clock::now();
                 auto w = pool->start_wait(ex, slot);
                 REQUIRE(w.has_value());
-                const auto [timed_out, timed_out_parks] = co_await run_wait(*w, b, none, failure);
+                const auto timed_out = co_await run_wait(*w, b, none, failure);
                 const auto took = std::chrono::steady_clock::now() - began;
-                CHECK(timed_out == pending_wait::outcome::done);
-                CHECK(timed_out_parks >= 1);
+                CHECK(timed_out.got == pending_wait::outcome::done);
+                CHECK(timed_out.parks >= 1);
                 CHECK_FALSE(none.has_value());
                 CHECK(failure.code == make_error_code(pool_errc::acquire_timeout));
                 CHECK(failure.sqlstate() == "53300");
@@ -1213,9 +1218,9 @@ TEST_CASE("pool: a pending_wait is handed the connection given back, or times ou
                 failure = {};
                 auto next = pool->start_wait(ex, slot);
                 REQUIRE(next.has_value());
-                const auto [handed, handed_parks] = co_await run_wait(*next, b, out, failure);
-                CHECK(handed == pending_wait::outcome::done);
-                CHECK(handed_parks == 1);
+                const auto handed = co_await run_wait(*next, b, out, failure);
+                CHECK(handed.got == pending_wait::outcome::done);
+                CHECK(handed.parks == 1);
                 REQUIRE(out.has_value());
                 CHECK_FALSE(failure.code);
                 CHECK(co_await scalar(**out, "SELECT current_setting('app.current_tenant_id')") ==
@@ -1288,9 +1293,9 @@ TEST_CASE("pool: a pending_wait given room to connect says so, and close ends on
         client::error failure;
         auto w = pool->start_wait(ex, slot);
         REQUIRE(w.has_value());
-        const auto [got, parks] = co_await run_wait(*w, binding{}, out, failure);
-        CHECK(got == pending_wait::outcome::connect);
-        CHECK(parks == 1);
+        const auto given = co_await run_wait(*w, binding{}, out, failure);
+        CHECK(given.got == pending_wait::outcome::connect);
+        CHECK(given.parks == 1);
         CHECK_FALSE(out.has_value());
         CHECK_FALSE(failure.code);
         CHECK(pool->stats().connecting == 0); // the permit went back with the answer
@@ -1313,9 +1318,8 @@ TEST_CASE("pool: a pending_wait given room to connect says so, and close ends on
             report_failure);
         std::optional<pooled_connection> none;
         client::error closed;
-        const auto [ended, ended_parks] = co_await run_wait(*closer, binding{}, none, closed);
-        CHECK(ended == pending_wait::outcome::done);
-        (void)ended_parks;
+        const auto ended = co_await run_wait(*closer, binding{}, none, closed);
+        CHECK(ended.got == pending_wait::outcome::done);
         CHECK_FALSE(none.has_value());
         CHECK(closed.code == make_error_code(pool_errc::pool_closed));
         CHECK(closed.sqlstate() == "57P01");

@@ -40,8 +40,8 @@ resume_slot(pool_waiter& w) noexcept;
 void parked(const std::shared_ptr<pool_waiter>& w);
 } // namespace detail
 
-/// A waiter kept by one caller of pg_pool::acquire_into() between its waits (see
-/// there). Keep it on the caller's side, used and destroyed on one executor.
+/// A waiter kept by one caller of pg_pool::acquire_into() or start_wait() between its
+/// waits (see there). Keep it on the caller's side, used and destroyed on one executor.
 class wait_slot {
 public:
     wait_slot() = default;
@@ -94,11 +94,6 @@ private:
     std::unique_ptr<detail::pool_entry> entry_;
 };
 
-/// A pool of connections to one database. Thread-safe: acquire() may be awaited from
-/// coroutines on any executor and thread at once. A connection is created on the
-/// executor of the acquire() that needed it (refills: on the maintenance executor) and
-/// its I/O object stays bound to that executor's execution context, which must keep
-/// running for as long as the pool lives; close() the pool before stopping them.
 /// One wait for a connection, queued by pg_pool::start_wait() and run by the waiting
 /// coroutine itself: acquire_into() is a coroutine frame of its own per wait, and in a
 /// busy transaction-mode pool nearly every link waits. Use it as
@@ -158,6 +153,11 @@ private:
     std::chrono::steady_clock::time_point deadline_;
 };
 
+/// A pool of connections to one database. Thread-safe: acquire() may be awaited from
+/// coroutines on any executor and thread at once. A connection is created on the
+/// executor of the acquire() that needed it (refills: on the maintenance executor) and
+/// its I/O object stays bound to that executor's execution context, which must keep
+/// running for as long as the pool lives; close() the pool before stopping them.
 class pg_pool : public std::enable_shared_from_this<pg_pool> {
     struct private_tag {};
 
