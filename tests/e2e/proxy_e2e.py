@@ -188,6 +188,26 @@ def tls_and_scram_plus():
         expect_connect_error(lambda: p.connect("alice"), "accepts only TLS connections")
 
 
+@test
+def bytes_behind_an_ssl_request_end_the_connection_unanswered():
+    # Sent with the SSLRequest, before its answer: plaintext the TLS session would not
+    # cover (a man in the middle's injection). The proxy closes without answering 'S';
+    # TLS clients that wait for the answer, as they must, go on being served.
+    extra = "tls:\n  cert: %s\n  key: %s" % (ENV["QAIL_TEST_SERVER_CERT"],
+                                            ENV["QAIL_TEST_SERVER_KEY"])
+    with Proxy(extra=extra) as p:
+        startup = b"\x00\x03\x00\x00user\x00alice\x00database\x00appdb\x00\x00"
+        s = raw_client(p)
+        s.sendall(struct.pack("!II", 8, 80877103) + struct.pack("!I", len(startup) + 4) + startup)
+        assert read_until_closed(s) == b""
+        s.close()
+        p.wait_log("data after SSLRequest; closed")
+        for _ in range(20):
+            with p.connect("alice", sslmode="require") as c:
+                assert c.pgconn.ssl_in_use
+                assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
 # --- pooling modes --------------------------------------------------------------------------
 
 

@@ -255,15 +255,18 @@ asio::awaitable<bool> session::startup() {
                 co_return false;
             }
             const bool offer = ctx_.tls && stream_.is_tcp() && !tls_done;
+            // Bytes that arrived before the answer was sent were not sent in reply to it:
+            // plaintext injected ahead of the handshake. Checked before the answer, not
+            // after: by then the client's ClientHello may be here already.
+            if (offer && stream_.available() != 0) {
+                spdlog::warn("client {}: plaintext injected before the TLS handshake; closed",
+                             peer_);
+                co_return false;
+            }
             std::string answer(1, offer ? 'S' : 'N');
             if (auto ec = co_await stream_.write(asio::buffer(answer)))
                 co_return false;
             if (offer) {
-                if (stream_.available() != 0) {
-                    spdlog::warn("client {}: plaintext injected before the TLS handshake; closed",
-                                 peer_);
-                    co_return false;
-                }
                 const auto ec = co_await stream_.start_tls(*ctx_.tls);
                 ctx_.state->metrics().tls_handshake(!ec);
                 if (ec) {

@@ -1303,17 +1303,19 @@ TEST_CASE("pool: a pending_wait given room to connect says so, and close ends on
         REQUIRE(out.has_value());
         CHECK(co_await scalar(**out, "SELECT 1") == "1");
 
-        // Closed while it waits: the pool's closing error.
+        // Closed while it waits: the pool's closing error. close() ends the wait at once,
+        // then waits for the borrowed connection, given back after the wait ended; the
+        // test ends only once close() has (its coroutine uses this frame's locals).
         auto closer = pool->start_wait(ex, slot);
         REQUIRE(closer.has_value());
+        bool close_done = false;
         asio::co_spawn(
             ex,
             [&]() -> asio::awaitable<void> {
                 CHECK(co_await eventually(
                     [&]() -> asio::awaitable<bool> { co_return pool->stats().waiting == 1; }, 5s));
-                asio::co_spawn(ex, pool->close(5s), report_failure);
-                co_await asio::steady_timer(ex, 50ms).async_wait(asio::use_awaitable);
-                out.reset(); // lets close() finish
+                co_await pool->close(5s);
+                close_done = true;
             },
             report_failure);
         std::optional<pooled_connection> none;
@@ -1323,6 +1325,9 @@ TEST_CASE("pool: a pending_wait given room to connect says so, and close ends on
         CHECK_FALSE(none.has_value());
         CHECK(closed.code == make_error_code(pool_errc::pool_closed));
         CHECK(closed.sqlstate() == "57P01");
+        CHECK_FALSE(close_done); // still waiting for `out`
+        out.reset();
+        CHECK(co_await eventually([&]() -> asio::awaitable<bool> { co_return close_done; }, 5s));
     });
 }
 
