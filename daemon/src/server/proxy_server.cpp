@@ -237,8 +237,6 @@ void proxy_server::start() {
                 a->set_option(asio::ip::v6_only(false), ec);
             if (!ec)
                 a->bind(endpoint, ec);
-            if (!ec)
-                a->listen(asio::socket_base::max_listen_connections, ec);
             if (ec)
                 throw std::runtime_error("listen.postgres: cannot listen on " +
                                          endpoint.address().to_string() + ":" +
@@ -269,6 +267,15 @@ void proxy_server::start() {
         m.http = std::make_unique<http_api_server>(std::move(executors), cfg->listen.http->host,
                                                    cfg->listen.http->port, m.state, m.tls);
         m.http->start();
+    }
+    // The PostgreSQL port takes connections last: once it does, the Unix socket and the
+    // HTTP API are there too (health checks and clients probe the port).
+    for (auto& a : m.tcp_acceptors) {
+        boost::system::error_code ec;
+        a->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            throw std::runtime_error("listen.postgres: cannot listen on port " +
+                                     std::to_string(m.bound_port.load()) + ": " + ec.message());
     }
     for (auto& a : m.tcp_acceptors)
         m.accept_tcp(*a);
