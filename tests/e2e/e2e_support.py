@@ -25,6 +25,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """`n` distinct free ports: held open together while they are picked (one at a time,
+    the kernel may hand out the same port twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class ProxyProcess:
     """Writes `lines` as the config in `directory`, starts `binary` on it and waits (15 s
     at most) until `wait_port` accepts connections."""

@@ -26,7 +26,7 @@ import urllib.request
 
 import psycopg
 
-from e2e_support import ProxyProcess, free_port, load_env
+from e2e_support import ProxyProcess, free_ports, load_env
 
 TESTS = {}
 ENV = None
@@ -71,8 +71,7 @@ class Proxy(ProxyProcess):
 
     def __init__(self, db_opts=None, http_extra=None, pg="15", workers=2, extra_lines=()):
         self.dir = tempfile.mkdtemp(prefix="qail-http-e2e-")
-        self.port = free_port()
-        self.http_port = free_port()
+        self.port, self.http_port = free_ports(2)
         o = {
             "host": "127.0.0.1",
             "port": ENV["QAIL_PG%s_PORT" % pg],

@@ -22,7 +22,7 @@ import time
 
 import psycopg
 
-from e2e_support import OwnPostgres, ProxyProcess, free_port, load_env
+from e2e_support import OwnPostgres, ProxyProcess, free_port, free_ports, load_env
 
 TESTS = {}
 
@@ -43,8 +43,7 @@ class Proxy(ProxyProcess):
 
     def __init__(self, databases=None, users=None, extra="", pg="15", workers=2):
         self.dir = tempfile.mkdtemp(prefix="qail-e2e-")
-        self.port = free_port()
-        self.admin_port = free_port()
+        self.port, self.admin_port = free_ports(2)
         pg_port = ENV["QAIL_PG%s_PORT" % pg]
         if databases is None:
             databases = {"appdb": {}}
@@ -1059,8 +1058,11 @@ def admin_endpoints_report_live_state():
             deadline = time.time() + 5
             while True:
                 status, body = get("/metrics")
-                if metric(body, 'qail_proxy_resets_total{database="appdb"}') >= 1 or \
-                        time.time() > deadline:
+                # (The transaction's duration is recorded at its release, just after the
+                # answer reached the client.)
+                if (metric(body, 'qail_proxy_resets_total{database="appdb"}') >= 1 and
+                        metric(body, 'qail_proxy_transaction_duration_seconds_count'
+                                     '{database="appdb"}') >= 2) or time.time() > deadline:
                     break
                 time.sleep(0.02)
             assert metric(body, 'qail_proxy_resets_total{database="appdb"}') >= 1, body[:3000]
