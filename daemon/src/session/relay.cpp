@@ -385,15 +385,22 @@ asio::awaitable<void> session::client_loop() {
                         break;
                     const std::span<char> room = server_read_room();
                     std::size_t got = conn.raw_take_buffered(room);
+                    readiness::tcp_socket* drained = nullptr;
                     boost::system::error_code failed;
                     if (got == 0) {
-                        auto [read_ec, read_n] = co_await socket->async_read_some(
-                            asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));
-                        got = read_n;
-                        if (read_ec)
-                            failed = conn.raw_read_failed(read_ec);
+                        got = readiness::read_now(*socket, room).bytes;
+                        if (got == 0) {
+                            auto [read_ec, read_n] = co_await socket->async_read_some(
+                                asio::buffer(room.data(), room.size()),
+                                asio::as_tuple(asio::deferred));
+                            got = read_n;
+                            if (read_ec)
+                                failed = conn.raw_read_failed(read_ec);
+                        }
+                        if (got > 0 && got < room.size())
+                            drained = socket;
                     }
-                    next = server_read(backend, got, failed, true);
+                    next = server_read(backend, got, failed, true, drained);
                     if (next == relay_next::send) {
                         (void)co_await send_to_client(pump_out_);
                         next = server_sent(backend, true);
@@ -447,21 +454,27 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
         const std::span<char> room = server_read_room();
         // From a plain TCP socket directly: raw_read_some() is a coroutine frame per read.
         std::size_t got = conn.raw_take_buffered(room);
+        readiness::tcp_socket* drained = nullptr;
         boost::system::error_code failed;
         if (got == 0) {
             if (auto* socket = conn.raw_tcp_socket()) {
-                auto [ec, n] = co_await socket->async_read_some(
-                    asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));
-                got = n;
-                if (ec)
-                    failed = conn.raw_read_failed(ec);
+                got = readiness::read_now(*socket, room).bytes;
+                if (got == 0) {
+                    auto [ec, n] = co_await socket->async_read_some(
+                        asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));
+                    got = n;
+                    if (ec)
+                        failed = conn.raw_read_failed(ec);
+                }
+                if (got > 0 && got < room.size())
+                    drained = socket;
             } else {
                 auto r = co_await conn.raw_read_some(room);
                 got = r.bytes;
                 failed = r.error;
             }
         }
-        auto next = server_read(backend, got, failed, for_client_reader);
+        auto next = server_read(backend, got, failed, for_client_reader, drained);
         if (next == relay_next::send) {
             (void)co_await send_to_client(pump_out_);
             next = server_sent(backend, for_client_reader);
@@ -491,7 +504,7 @@ std::span<char> session::server_read_room() {
 // it awaits server_failed().
 session::relay_next session::server_read(const std::shared_ptr<pool::pooled_connection>& backend,
                                          std::size_t got, boost::system::error_code failed,
-                                         bool for_client_reader) {
+                                         bool for_client_reader, readiness::tcp_socket* drained) {
     if (backend_ != backend)
         return relay_next::done; // released meanwhile (client gone)
     if (failed) {
@@ -516,6 +529,11 @@ session::relay_next session::server_read(const std::shared_ptr<pool::pooled_conn
     }
     copy_in_ = copy_in;
     last_step_ = step;
+    // Read empty, and the backend owes nothing until it is sent more: the next read of it
+    // waits without trying (no EAGAIN read while it works on that).
+    if (drained != nullptr && pending_ready_ == 0 && !unsynced_ && pump_begin_ == pump_end_ &&
+        !server_scanner_.in_piece())
+        readiness::note_empty(*drained);
     // (out is empty when direct is not: send_to_client_now() leaves the rest there.)
     const bool sent = direct.empty() ? send_to_client_now(out) : send_to_client_now(direct, out);
     if (!sent)

@@ -19,6 +19,7 @@
 #include <qail/proxy/prepared.hpp>
 #include <qail/proxy/relay_scanner.hpp>
 #include <qail/proxy/session_sql.hpp>
+#include <qail/proxy/socket_readiness.hpp>
 
 #include <algorithm>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -136,7 +137,8 @@ private:
     };
     std::span<char> server_read_room();
     relay_next server_read(const std::shared_ptr<pool::pooled_connection>& backend, std::size_t got,
-                           boost::system::error_code failed, bool for_client_reader);
+                           boost::system::error_code failed, bool for_client_reader,
+                           readiness::tcp_socket* drained);
     relay_next server_sent(const std::shared_ptr<pool::pooled_connection>& backend,
                            bool for_client_reader);
     asio::awaitable<void> server_failed();

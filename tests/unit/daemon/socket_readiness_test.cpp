@@ -1,0 +1,221 @@
+// Telling Asio's reactor that a socket is empty: reads wait for the kernel's next event
+// instead of trying first, and nothing that arrives (data, end of stream, a reset) is
+// missed. Real loopback TCP sockets.
+#include "test_support.hpp"
+
+#include <qail/proxy/socket_readiness.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace readiness = qail::proxy::readiness;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+struct socket_pair {
+    tcp::socket ours;
+    tcp::socket peer;
+};
+
+socket_pair connected(asio::io_context& ctx) {
+    tcp::acceptor acceptor(ctx, {asio::ip::address_v4::loopback(), 0});
+    tcp::socket peer(ctx);
+    peer.connect(acceptor.local_endpoint());
+    tcp::socket ours = acceptor.accept();
+    return {std::move(ours), std::move(peer)};
+}
+
+// Sends `bytes` from `from` and waits (bounded) until `to` holds `total` unread bytes.
+void deliver(tcp::socket& from, std::string_view bytes, tcp::socket& to, std::size_t total) {
+    asio::write(from, asio::buffer(bytes));
+    for (int i = 0; i < 500 && to.available() < total; ++i)
+        std::this_thread::sleep_for(2ms);
+    REQUIRE(to.available() == total);
+}
+
+// Runs `f` on `ctx`'s loop (this thread), then the loop until it is out of work or
+// `limit` has passed.
+template <class F>
+void run_on(asio::io_context& ctx, F f, std::chrono::milliseconds limit) {
+    ctx.restart();
+    asio::post(ctx, std::move(f));
+    ctx.run_for(limit);
+}
+
+// Runs `ctx`'s reactor once more after deliver(): the event for the bytes delivered is
+// taken now (with no read waiting), not later in the middle of a test's steps.
+void settle(asio::io_context& ctx) {
+    asio::steady_timer timer(ctx, 20ms);
+    timer.async_wait([](boost::system::error_code) {});
+    ctx.restart();
+    ctx.run();
+}
+
+// A read started on `s`, and what it completed with.
+struct pending_read {
+    bool done = false;
+    boost::system::error_code ec;
+    std::string got;
+    char room[64]{};
+
+    void start(tcp::socket& s) {
+        s.async_read_some(asio::buffer(room), [this](boost::system::error_code e, std::size_t n) {
+            done = true;
+            ec = e;
+            got.assign(room, n);
+        });
+    }
+};
+
+// On `ctx`'s loop: `s` is marked empty and `r` started on it; then the loop runs 150 ms,
+// in which `r` must not complete.
+void start_marked_empty(asio::io_context& ctx, tcp::socket& s, pending_read& r) {
+    run_on(
+        ctx,
+        [&] {
+            readiness::note_empty(s);
+            r.start(s);
+        },
+        150ms);
+    CHECK_FALSE(r.done);
+}
+
+// Runs `ctx` until `r` completes, for at most 5 s.
+void finish(asio::io_context& ctx, const pending_read& r) {
+    ctx.restart();
+    for (int i = 0; i < 50 && !r.done; ++i)
+        ctx.run_for(100ms);
+}
+
+TEST_CASE("this build reaches the reactor's per-socket state") {
+    // With another Boost or reactor the relay falls back to Asio's own reads; the build
+    // this suite runs on must be the one that saves the system call.
+    CHECK(readiness::available);
+}
+
+TEST_CASE("read_now reads what is there, marks an empty socket, and the read left waits for "
+          "the next data") {
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    deliver(peer, "abc", ours, 3);
+    char room[64];
+    readiness::attempt first, second, third;
+    bool tried_after_first = false;
+    bool tried_after_second = true;
+    run_on(
+        ctx,
+        [&] {
+            first = readiness::read_now(ours, room);
+            tried_after_first = *readiness::try_first_flag(ours);
+            second = readiness::read_now(ours, room); // recv(2): EAGAIN
+            tried_after_second = *readiness::try_first_flag(ours);
+            third = readiness::read_now(ours, room); // no system call: marked empty
+        },
+        1s);
+    CHECK(tried_after_first); // a read that fills part of the room does not mark it
+    CHECK_FALSE(tried_after_second);
+    CHECK(first.bytes == 3);
+    CHECK_FALSE(first.wait);
+    CHECK(std::string_view(room, 3) == "abc");
+    CHECK(second.bytes == 0);
+    CHECK(second.wait);
+    CHECK(third.bytes == 0);
+    CHECK(third.wait);
+
+    pending_read r;
+    run_on(
+        ctx, [&] { r.start(ours); }, 150ms);
+    CHECK_FALSE(r.done);
+    asio::write(peer, asio::buffer(std::string_view("d")));
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK_FALSE(r.ec);
+    CHECK(r.got == "d");
+}
+
+TEST_CASE("after note_empty a read waits for the socket's next event, even with data there") {
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    // Against the contract (the socket is not empty): shows the reactor does not try.
+    deliver(peer, "x", ours, 1);
+    settle(ctx);
+    pending_read r;
+    start_marked_empty(ctx, ours, r);
+    asio::write(peer, asio::buffer(std::string_view("y")));
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK_FALSE(r.ec);
+    CHECK(r.got == "xy");
+}
+
+TEST_CASE("after note_empty a peer's close ends the read") {
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    pending_read r;
+    start_marked_empty(ctx, ours, r);
+    peer.close();
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK(r.ec == asio::error::eof);
+}
+
+TEST_CASE("a peer that closed behind its last bytes ends the read once it is sent something") {
+    // The relay's case: a short read takes the peer's last message, its end of stream
+    // already queued behind it (no event will come for that); the relay sends before it
+    // reads again, and the closed peer's reset is an event.
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    deliver(peer, "last", ours, 4);
+    peer.close();
+    char room[64];
+    readiness::attempt got;
+    run_on(
+        ctx,
+        [&] {
+            got = readiness::read_now(ours, room);
+            readiness::note_empty(ours);
+        },
+        1s);
+    CHECK(got.bytes == 4);
+    asio::write(ours, asio::buffer(std::string_view("next query")));
+    pending_read r;
+    run_on(
+        ctx, [&] { r.start(ours); }, 100ms);
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK(r.ec);
+}
+
+TEST_CASE("a socket of an io_context this thread does not run is left to Asio") {
+    asio::io_context ctx;
+    asio::io_context other;
+    auto [ours, peer] = connected(other);
+    deliver(peer, "z", ours, 1);
+    char room[64];
+    readiness::attempt got{7, true};
+    run_on(
+        ctx,
+        [&] {
+            got = readiness::read_now(ours, room);
+            readiness::note_empty(ours); // not its loop: no effect
+        },
+        1s);
+    CHECK(got.bytes == 0);
+    CHECK_FALSE(got.wait);
+    pending_read r;
+    r.start(ours);
+    other.run_for(1s);
+    REQUIRE(r.done); // tried first: the byte was there
+    CHECK(r.got == "z");
+}
+
+} // namespace
