@@ -651,6 +651,27 @@ def terminated_backend_affects_only_its_client():
             assert a2.execute("SELECT 3").fetchone()[0] == 3
 
 
+@test
+def half_closed_client_is_answered_then_closed():
+    # A client that sends its last query and shuts its side at once (data and end of
+    # stream arrive together) gets its answer, and the proxy then sees the end of stream
+    # and closes: it must not wait on a socket it took for empty (socket_readiness.hpp).
+    with Proxy(workers=1) as p:
+        for _ in range(5):
+            c, s = raw_session(p)
+            s.sendall(pg_message(b"Q", b"SELECT 42\0"))
+            s.shutdown(socket.SHUT_WR)
+            assert read_until_ready(s) == ["T", "D", "C", "Z"]
+            try:
+                assert s.recv(4096) == b"", "bytes after the answer"
+            except socket.timeout:
+                raise AssertionError("the proxy did not close a half-closed client")
+            s.close()
+            c.close()
+        with p.connect("bob") as b:
+            assert b.execute("SELECT 1").fetchone()[0] == 1
+
+
 def raw_client(p):
     s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
     return s

@@ -98,6 +98,8 @@ public:
     }
 
     [[nodiscard]] bool is_tcp() const noexcept { return std::holds_alternative<tcp::socket>(s_); }
+    /// The plain TCP socket (null over TLS or a Unix socket).
+    [[nodiscard]] tcp::socket* plain_tcp() noexcept { return std::get_if<tcp::socket>(&s_); }
     [[nodiscard]] SSL* ssl() noexcept {
         auto* p = std::get_if<std::unique_ptr<tls_stream>>(&s_);
         return p != nullptr ? (*p)->native_handle() : nullptr;

@@ -181,6 +181,11 @@ asio::awaitable<void> session::client_loop() {
     std::string to_server;
     std::string to_client;
     rx_.resize(first_chunk);
+    // A plain TCP client's reads wait without an EAGAIN read when the last one emptied
+    // the socket (socket_readiness.hpp), which needs its end of stream reported.
+    readiness::tcp_socket* const plain = stream_.plain_tcp();
+    if (plain != nullptr)
+        (void)readiness::watch_peer_close(*plain);
     for (;;) {
         if (rx_begin_ == rx_end_)
             rx_begin_ = rx_end_ = 0;
@@ -189,9 +194,18 @@ asio::awaitable<void> session::client_loop() {
             rx_end_ -= rx_begin_;
             rx_begin_ = 0;
         }
-        auto [ec, n] =
-            co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
-        if (ec || closing_ || !client_ok_)
+        const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
+        std::size_t n = plain != nullptr ? readiness::read_now(*plain, rx_room).bytes : 0;
+        if (n == 0) {
+            auto [ec, got] =
+                co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
+            if (ec)
+                co_return;
+            n = got;
+        }
+        if (plain != nullptr && n < rx_room.size())
+            readiness::note_empty_unless_closed(*plain);
+        if (closing_ || !client_ok_)
             co_return;
         if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
             rx_.resize(rx_.size() * 2);

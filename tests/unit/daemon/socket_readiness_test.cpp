@@ -219,3 +219,78 @@ TEST_CASE("a socket of an io_context this thread does not run is left to Asio") 
 }
 
 } // namespace
+
+namespace {
+
+// A client socket read short on `ctx`'s loop, then note_empty_unless_closed(): whether
+// the reactor would still try the next read first.
+bool tries_after_short_read(asio::io_context& ctx, tcp::socket& ours, std::size_t expected) {
+    char room[64];
+    readiness::attempt got;
+    bool tries = false;
+    run_on(
+        ctx,
+        [&] {
+            got = readiness::read_now(ours, room);
+            readiness::note_empty_unless_closed(ours);
+            tries = *readiness::try_first_flag(ours);
+        },
+        1s);
+    CHECK(got.bytes == expected);
+    return tries;
+}
+
+void watch(asio::io_context& ctx, tcp::socket& s) {
+    bool watched = false;
+    run_on(
+        ctx, [&] { watched = readiness::watch_peer_close(s); }, 1s);
+    REQUIRE(watched);
+}
+
+TEST_CASE("a watched client's short read is marked, and its later end of stream ends the read") {
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    watch(ctx, ours);
+    deliver(peer, "abc", ours, 3);
+    settle(ctx);
+    CHECK_FALSE(tries_after_short_read(ctx, ours, 3));
+    pending_read r;
+    run_on(
+        ctx, [&] { r.start(ours); }, 150ms);
+    CHECK_FALSE(r.done);
+    peer.shutdown(tcp::socket::shutdown_send); // half-closed: it still reads, never resets
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK(r.ec == asio::error::eof);
+}
+
+TEST_CASE("a client's short read with its end of stream queued behind it is not marked") {
+    // The client sent its last bytes and shut its side in one go; the reactor's report
+    // of both is taken before the read. Marked, the next read would wait for an event
+    // that never comes (a half-closed client does not reset).
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    watch(ctx, ours);
+    asio::write(peer, asio::buffer(std::string_view("abc")));
+    peer.shutdown(tcp::socket::shutdown_send);
+    for (int i = 0; i < 500 && ours.available() < 3; ++i)
+        std::this_thread::sleep_for(2ms);
+    settle(ctx);
+    CHECK(tries_after_short_read(ctx, ours, 3));
+    pending_read r;
+    run_on(
+        ctx, [&] { r.start(ours); }, 100ms);
+    finish(ctx, r);
+    REQUIRE(r.done);
+    CHECK(r.ec == asio::error::eof);
+}
+
+TEST_CASE("an unwatched client's short read is not marked") {
+    asio::io_context ctx;
+    auto [ours, peer] = connected(ctx);
+    deliver(peer, "abc", ours, 3);
+    settle(ctx);
+    CHECK(tries_after_short_read(ctx, ours, 3));
+}
+
+} // namespace

@@ -9,7 +9,7 @@
 // found empty (Asio itself only clears it at end of stream). The relay clears it too, at
 // moments when it knows the socket is empty and no event about it can have been taken in
 // between (see note_empty()); the next read then waits for the kernel's next event, which
-// any later data or end of stream raises.
+// any later data, end of stream or reset raises.
 //
 // This reaches into Boost 1.81's private reactor state (named through explicit
 // instantiation, which is exempt from access checking, so a change of those members
@@ -21,6 +21,7 @@
 #include <boost/version.hpp>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -29,7 +30,10 @@
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define QAIL_SOCKET_READINESS 1
 #include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/query.hpp>
+#include <sys/epoll.h>
 #endif
 
 namespace qail::proxy::readiness {
@@ -46,38 +50,95 @@ using socket_impl = ad::io_object_impl<ad::reactive_socket_service<boost::asio::
                                        boost::asio::any_io_executor>;
 using descriptor = ad::epoll_reactor::descriptor_state;
 
-struct impl_tag {
-    using type = socket_impl socket_base::*;
-    friend type member(impl_tag);
-};
-struct flags_tag {
-    using type = bool (descriptor::*)[ad::epoll_reactor::max_ops];
-    friend type member(flags_tag);
-};
 template <class Tag, typename Tag::type M>
 struct grant {
     friend typename Tag::type member(Tag) { return M; }
 };
+struct impl_tag {
+    using type = socket_impl socket_base::*;
+    friend type member(impl_tag);
+};
+struct flags_tag { // whether to try a read (write, ...) before waiting
+    using type = bool (descriptor::*)[ad::epoll_reactor::max_ops];
+    friend type member(flags_tag);
+};
+struct registered_tag { // the epoll events the socket is registered for
+    using type = std::uint32_t descriptor::*;
+    friend type member(registered_tag);
+};
+struct events_tag { // the events of the reactor's last report about the socket
+    using type = unsigned int ad::scheduler_operation::*;
+    friend type member(events_tag);
+};
+struct epoll_fd_tag {
+    using type = int ad::epoll_reactor::*;
+    friend type member(epoll_fd_tag);
+};
 template struct grant<impl_tag, &socket_base::impl_>;
 template struct grant<flags_tag, &descriptor::try_speculative_>;
-} // namespace access
+template struct grant<registered_tag, &descriptor::registered_events_>;
+template struct grant<events_tag, &ad::scheduler_operation::task_result_>;
+template struct grant<epoll_fd_tag, &ad::epoll_reactor::epoll_fd_>;
 
-// The reactor's "try a read first" flag of `s`, when `s` belongs to the io_context this
-// thread runs (each worker's io_context runs on its one thread, so nothing else touches
-// the flag meanwhile); else null.
-inline bool* try_first_flag(tcp_socket& s) noexcept {
+// The reactor's state of `s`, when `s` belongs to the io_context this thread runs (each
+// worker's io_context runs on its one thread, so nothing else touches that state
+// meanwhile); else null.
+inline descriptor* of(tcp_socket& s) noexcept {
     const auto* io = s.get_executor().target<boost::asio::io_context::executor_type>();
     if (io == nullptr || !io->running_in_this_thread())
         return nullptr;
-    auto* d = (s.*member(access::impl_tag{})).get_implementation().reactor_data_;
+    return (s.*member(impl_tag{})).get_implementation().reactor_data_;
+}
+
+inline bool& try_read_first(descriptor& d) noexcept {
+    return (d.*member(flags_tag{}))[ad::epoll_reactor::read_op];
+}
+
+// The events the reactor last reported for `d`. (descriptor_state derives privately
+// from scheduler_operation: only a C-style cast may convert to that base.)
+inline unsigned int last_events(descriptor& d) noexcept {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+    auto& op = (ad::scheduler_operation&)d;
+#pragma GCC diagnostic pop
+    return op.*member(events_tag{});
+}
+} // namespace access
+
+// The reactor's "try a read first" flag of `s` (see access::of()), or null.
+inline bool* try_first_flag(tcp_socket& s) noexcept {
+    access::descriptor* d = access::of(s);
+    return d == nullptr ? nullptr : &access::try_read_first(*d);
+}
+
+// Has the kernel report the peer's end of stream (EPOLLRDHUP) with the socket's events,
+// so note_empty_unless_closed() can tell. One epoll_ctl(2), the first time; false where
+// it cannot be done (another loop's socket, or the call failed).
+inline bool watch_peer_close(tcp_socket& s) noexcept {
+    access::descriptor* d = access::of(s);
     if (d == nullptr)
-        return nullptr;
-    return &((*d).*member(access::flags_tag{}))[access::ad::epoll_reactor::read_op];
+        return false;
+    std::uint32_t& registered = (*d).*member(access::registered_tag{});
+    if ((registered & EPOLLRDHUP) != 0)
+        return true;
+    auto& reactor = boost::asio::use_service<access::ad::epoll_reactor>(
+        boost::asio::query(s.get_executor(), boost::asio::execution::context));
+    epoll_event ev{};
+    ev.events = registered | EPOLLRDHUP;
+    ev.data.ptr = d;
+    if (::epoll_ctl(reactor.*member(access::epoll_fd_tag{}), EPOLL_CTL_MOD, s.native_handle(),
+                    &ev) != 0)
+        return false;
+    registered = ev.events;
+    return true;
 }
 #else
 inline constexpr bool available = false;
 inline bool* try_first_flag(tcp_socket&) noexcept {
     return nullptr;
+}
+inline bool watch_peer_close(tcp_socket&) noexcept {
+    return false;
 }
 #endif
 
@@ -90,8 +151,9 @@ struct attempt {
 // Before async_read_some(): when Asio would try a read first, tries it here instead (the
 // same one system call), so that an empty socket is marked as such at once. Bytes read are
 // returned; with `wait` the caller's async_read_some() is queued without trying and
-// completes from the reactor's next event for the socket. End of stream and errors are
-// left for async_read_some() to find and report (bytes 0, wait false).
+// completes from the reactor's next event for the socket, inline (on this thread, before
+// the reactor runs again). End of stream and errors are left for async_read_some() to
+// find and report (bytes 0, wait false).
 inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
     bool* flag = try_first_flag(s);
     if (flag == nullptr)
@@ -112,15 +174,34 @@ inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
     }
 }
 
-// The socket was found empty by the read that just returned fewer bytes than it asked
-// for, with nothing that ran the reactor since (the read was read_now()'s, or a queued
-// one completed inline from the reactor's event), and the peer owes nothing more until
-// it is sent something: the next read waits without trying. (A short read does not show
-// an end of stream queued behind the data; the caller's guarantee that it sends before it
-// reads again covers it: a peer that has closed answers that with a reset, an event.)
+// The socket was found empty by a read that just returned fewer bytes than it asked for
+// (read_now()'s, or one it left waiting, with nothing run since), and the peer owes
+// nothing more until it is sent something: the next read waits without trying. A short
+// read does not show an end of stream queued behind the bytes (no event comes for it
+// then); the caller's promise to send before it reads again covers that: a peer that has
+// closed answers with a reset, which is an event.
 inline void note_empty(tcp_socket& s) noexcept {
     if (bool* flag = try_first_flag(s))
         *flag = false;
+}
+
+// note_empty() for a peer that may send at any time (a client): marks the socket only
+// when it is watched for the peer's end of stream (watch_peer_close()) and the reactor's
+// last report about it did not include one. An end of stream that came after that report
+// raises an event of its own, still to come.
+inline void note_empty_unless_closed(tcp_socket& s) noexcept {
+#if defined(QAIL_SOCKET_READINESS)
+    access::descriptor* d = access::of(s);
+    if (d == nullptr)
+        return;
+    if (((*d).*member(access::registered_tag{}) & EPOLLRDHUP) == 0)
+        return;
+    if ((access::last_events(*d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+        return;
+    access::try_read_first(*d) = false;
+#else
+    (void)s;
+#endif
 }
 
 } // namespace qail::proxy::readiness
