@@ -204,7 +204,7 @@ asio::awaitable<void> session::client_loop() {
             n = got;
         }
         if (plain != nullptr && n < rx_room.size())
-            readiness::note_empty_unless_closed(*plain);
+            readiness::note_empty(*plain);
         if (closing_ || !client_ok_)
             co_return;
         if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
@@ -544,7 +544,8 @@ session::relay_next session::server_read(const std::shared_ptr<pool::pooled_conn
     copy_in_ = copy_in;
     last_step_ = step;
     // Read empty, and the backend owes nothing until it is sent more: the next read of it
-    // waits without trying (no EAGAIN read while it works on that).
+    // waits without trying (no EAGAIN read while it works on that). (Not after every short
+    // read: in the middle of a long answer the next bytes are usually there already.)
     if (drained != nullptr && pending_ready_ == 0 && !unsynced_ && pump_begin_ == pump_end_ &&
         !server_scanner_.in_piece())
         readiness::note_empty(*drained);

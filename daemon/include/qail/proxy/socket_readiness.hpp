@@ -7,9 +7,9 @@
 // virtualised host). The reactor skips that try when it knows the socket is empty: its
 // per-socket flag says whether an edge-triggered event came since the socket was last
 // found empty (Asio itself only clears it at end of stream). The relay clears it too, at
-// moments when it knows the socket is empty and no event about it can have been taken in
-// between (see note_empty()); the next read then waits for the kernel's next event, which
-// any later data, end of stream or reset raises.
+// moments when it knows the socket is empty, the peer has not closed its side, and no
+// event about it can have been taken in between (see note_empty()); the next read then
+// waits for the kernel's next event, which any later data, end of stream or reset raises.
 //
 // This reaches into Boost 1.81's private reactor state (named through explicit
 // instantiation, which is exempt from access checking, so a change of those members
@@ -112,7 +112,7 @@ inline bool* try_first_flag(tcp_socket& s) noexcept {
 }
 
 // Has the kernel report the peer's end of stream (EPOLLRDHUP) with the socket's events,
-// so note_empty_unless_closed() can tell. One epoll_ctl(2), the first time; false where
+// so note_empty() can tell. One epoll_ctl(2), the first time; false where
 // it cannot be done (another loop's socket, or the call failed).
 inline bool watch_peer_close(tcp_socket& s) noexcept {
     access::descriptor* d = access::of(s);
@@ -175,26 +175,18 @@ inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
 }
 
 // The socket was found empty by a read that just returned fewer bytes than it asked for
-// (read_now()'s, or one it left waiting, with nothing run since), and the peer owes
-// nothing more until it is sent something: the next read waits without trying. A short
-// read does not show an end of stream queued behind the bytes (no event comes for it
-// then); the caller's promise to send before it reads again covers that: a peer that has
-// closed answers with a reset, which is an event.
+// (read_now()'s, or one it left waiting, with nothing run since): the next read waits
+// without trying, unless the peer may have closed its side. A short read does not show
+// an end of stream queued behind the bytes, and no event would come for it then; so the
+// socket is watched for the peer's end of stream (watch_peer_close(), on the first call
+// if not before) and not marked when the reactor's last report about it included one.
+// An end of stream that came after that report raises a report of its own, still to
+// come; so does one already there when this call starts the watch (epoll re-checks a
+// socket whose events are changed).
 inline void note_empty(tcp_socket& s) noexcept {
-    if (bool* flag = try_first_flag(s))
-        *flag = false;
-}
-
-// note_empty() for a peer that may send at any time (a client): marks the socket only
-// when it is watched for the peer's end of stream (watch_peer_close()) and the reactor's
-// last report about it did not include one. An end of stream that came after that report
-// raises an event of its own, still to come.
-inline void note_empty_unless_closed(tcp_socket& s) noexcept {
 #if defined(QAIL_SOCKET_READINESS)
     access::descriptor* d = access::of(s);
-    if (d == nullptr)
-        return;
-    if (((*d).*member(access::registered_tag{}) & EPOLLRDHUP) == 0)
+    if (d == nullptr || !watch_peer_close(s))
         return;
     if ((access::last_events(*d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
         return;
