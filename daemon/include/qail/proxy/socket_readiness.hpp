@@ -43,7 +43,7 @@ using tcp_socket = boost::asio::ip::tcp::socket;
 #if defined(QAIL_SOCKET_READINESS)
 inline constexpr bool available = true;
 
-namespace access {
+namespace detail {
 namespace ad = boost::asio::detail;
 using socket_base = boost::asio::basic_socket<boost::asio::ip::tcp, boost::asio::any_io_executor>;
 using socket_impl = ad::io_object_impl<ad::reactive_socket_service<boost::asio::ip::tcp>,
@@ -103,30 +103,30 @@ inline unsigned int last_events(descriptor& d) noexcept {
 #pragma GCC diagnostic pop
     return op.*member(events_tag{});
 }
-} // namespace access
+} // namespace detail
 
-// The reactor's "try a read first" flag of `s` (see access::of()), or null.
-inline bool* try_first_flag(tcp_socket& s) noexcept {
-    access::descriptor* d = access::of(s);
-    return d == nullptr ? nullptr : &access::try_read_first(*d);
+// The reactor's "try a read first" flag of `s` (see detail::of()), or null.
+[[nodiscard]] inline bool* try_first_flag(tcp_socket& s) noexcept {
+    detail::descriptor* d = detail::of(s);
+    return d == nullptr ? nullptr : &detail::try_read_first(*d);
 }
 
 // Has the kernel report the peer's end of stream (EPOLLRDHUP) with the socket's events,
 // so note_empty() can tell. One epoll_ctl(2), the first time; false where
 // it cannot be done (another loop's socket, or the call failed).
-inline bool watch_peer_close(tcp_socket& s) noexcept {
-    access::descriptor* d = access::of(s);
+[[nodiscard]] inline bool watch_peer_close(tcp_socket& s) noexcept {
+    detail::descriptor* d = detail::of(s);
     if (d == nullptr)
         return false;
-    std::uint32_t& registered = (*d).*member(access::registered_tag{});
+    std::uint32_t& registered = (*d).*member(detail::registered_tag{});
     if ((registered & EPOLLRDHUP) != 0)
         return true;
-    auto& reactor = boost::asio::use_service<access::ad::epoll_reactor>(
+    auto& reactor = boost::asio::use_service<detail::ad::epoll_reactor>(
         boost::asio::query(s.get_executor(), boost::asio::execution::context));
     epoll_event ev{};
     ev.events = registered | EPOLLRDHUP;
     ev.data.ptr = d;
-    if (::epoll_ctl(reactor.*member(access::epoll_fd_tag{}), EPOLL_CTL_MOD, s.native_handle(),
+    if (::epoll_ctl(reactor.*member(detail::epoll_fd_tag{}), EPOLL_CTL_MOD, s.native_handle(),
                     &ev) != 0)
         return false;
     registered = ev.events;
@@ -134,10 +134,10 @@ inline bool watch_peer_close(tcp_socket& s) noexcept {
 }
 #else
 inline constexpr bool available = false;
-inline bool* try_first_flag(tcp_socket&) noexcept {
+[[nodiscard]] inline bool* try_first_flag(tcp_socket&) noexcept {
     return nullptr;
 }
-inline bool watch_peer_close(tcp_socket&) noexcept {
+[[nodiscard]] inline bool watch_peer_close(tcp_socket&) noexcept {
     return false;
 }
 #endif
@@ -154,7 +154,7 @@ struct attempt {
 // completes from the reactor's next event for the socket, inline (on this thread, before
 // the reactor runs again). End of stream and errors are left for async_read_some() to
 // find and report (bytes 0, wait false).
-inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
+[[nodiscard]] inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
     bool* flag = try_first_flag(s);
     if (flag == nullptr)
         return {};
@@ -185,12 +185,12 @@ inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
 // socket whose events are changed).
 inline void note_empty(tcp_socket& s) noexcept {
 #if defined(QAIL_SOCKET_READINESS)
-    access::descriptor* d = access::of(s);
+    detail::descriptor* d = detail::of(s);
     if (d == nullptr || !watch_peer_close(s))
         return;
-    if ((access::last_events(*d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+    if ((detail::last_events(*d) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
         return;
-    access::try_read_first(*d) = false;
+    detail::try_read_first(*d) = false;
 #else
     (void)s;
 #endif
