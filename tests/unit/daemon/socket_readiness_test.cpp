@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <poll.h>
 #include <string>
 #include <thread>
 
@@ -204,8 +205,12 @@ TEST_CASE("a short read marks the socket, and the peer's later end of stream end
 void send_last_bytes_and_shut(asio::io_context& ctx, tcp::socket& peer, tcp::socket& ours) {
     asio::write(peer, asio::buffer(std::string_view("abc")));
     peer.shutdown(tcp::socket::shutdown_send);
-    for (int i = 0; i < 500 && ours.available() < 3; ++i)
+    // poll(2) looks without taking anything from the socket or from epoll.
+    pollfd p{ours.native_handle(), POLLRDHUP, 0};
+    for (int i = 0; i < 500 && (::poll(&p, 1, 0) != 1 || (p.revents & POLLRDHUP) == 0); ++i)
         std::this_thread::sleep_for(2ms);
+    REQUIRE((p.revents & POLLRDHUP) != 0);
+    REQUIRE(ours.available() == 3);
     settle(ctx);
 }
 
