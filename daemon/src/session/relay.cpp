@@ -195,7 +195,7 @@ asio::awaitable<void> session::client_loop() {
             rx_begin_ = 0;
         }
         const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
-        std::size_t n = plain != nullptr ? readiness::read_now(*plain, rx_room).bytes : 0;
+        std::size_t n = plain != nullptr ? readiness::read_now(*plain, rx_room) : 0;
         if (n == 0) {
             auto [ec, got] =
                 co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
@@ -402,7 +402,7 @@ asio::awaitable<void> session::client_loop() {
                     readiness::tcp_socket* drained = nullptr;
                     boost::system::error_code failed;
                     if (got == 0) {
-                        got = readiness::read_now(*socket, room).bytes;
+                        got = readiness::read_now(*socket, room);
                         if (got == 0) {
                             auto [read_ec, read_n] = co_await socket->async_read_some(
                                 asio::buffer(room.data(), room.size()),
@@ -472,7 +472,7 @@ asio::awaitable<bool> session::relay_backend(bool for_client_reader) {
         boost::system::error_code failed;
         if (got == 0) {
             if (auto* socket = conn.raw_tcp_socket()) {
-                got = readiness::read_now(*socket, room).bytes;
+                got = readiness::read_now(*socket, room);
                 if (got == 0) {
                     auto [ec, n] = co_await socket->async_read_some(
                         asio::buffer(room.data(), room.size()), asio::as_tuple(asio::deferred));

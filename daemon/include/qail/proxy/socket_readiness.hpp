@@ -142,35 +142,24 @@ inline constexpr bool available = false;
 }
 #endif
 
-// What read_now() found.
-struct attempt {
-    std::size_t bytes = 0; // read (0: none)
-    bool wait = false;     // nothing there, and the socket is marked so: async_read_some() waits
-};
-
 // Before async_read_some(): when Asio would try a read first, tries it here instead (the
-// same one system call), so that an empty socket is marked as such at once. Bytes read are
-// returned; with `wait` the caller's async_read_some() is queued without trying and
-// completes from the reactor's next event for the socket, inline (on this thread, before
-// the reactor runs again). End of stream and errors are left for async_read_some() to
-// find and report (bytes 0, wait false).
-[[nodiscard]] inline attempt read_now(tcp_socket& s, std::span<char> room) noexcept {
+// same one system call), so that an empty socket is marked as such at once. Returns the
+// bytes read; on 0 the caller's async_read_some() reads: on a socket marked empty it is
+// queued without trying and completes from the reactor's next event for the socket,
+// inline (on this thread, before the reactor runs again).
+[[nodiscard]] inline std::size_t read_now(tcp_socket& s, std::span<char> room) noexcept {
     bool* flag = try_first_flag(s);
-    if (flag == nullptr)
-        return {};
-    if (!*flag)
-        return {0, true};
+    if (flag == nullptr || !*flag)
+        return 0;
     for (;;) {
         const ssize_t n = ::recv(s.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
         if (n > 0)
-            return {static_cast<std::size_t>(n), false};
+            return static_cast<std::size_t>(n);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             *flag = false; // found empty by this read: the next data raises an event
-            return {0, true};
-        }
-        return {};
+        return 0;          // (end of stream or an error: async_read_some() meets it again)
     }
 }
 
