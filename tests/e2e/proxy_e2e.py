@@ -466,6 +466,17 @@ def startup_parameters_follow_the_client():
     with Proxy(databases={"appdb": {"pool_size": 1}}) as p:
         with p.connect("alice", application_name="e2e-app", options="-c search_path=pg_catalog,public") as a, \
                 p.connect("bob", application_name="other") as b:
+            # The greeting's ParameterStatus: the client's own value where it set one,
+            # the server's otherwise.
+            assert a.info.parameter_status("application_name") == "e2e-app"
+            assert b.info.parameter_status("application_name") == "other"
+            with p.connect("carol") as c:
+                # (The pool's backends connect as application_name qail-proxy.)
+                assert c.info.parameter_status("application_name") == "qail-proxy"
+                for name in ("server_version", "TimeZone", "DateStyle", "client_encoding"):
+                    assert c.info.parameter_status(name) == a.info.parameter_status(name), name
+                assert c.info.parameter_status("server_version") == \
+                    c.execute("SHOW server_version").fetchone()[0]
             for _ in range(3):
                 assert a.execute("SHOW application_name").fetchone()[0] == "e2e-app"
                 assert a.execute("SHOW search_path").fetchone()[0] == "pg_catalog,public"
@@ -1096,6 +1107,10 @@ def admin_endpoints_report_live_state():
             status, body = get("/admin/clients")
             clients = json.loads(body)["clients"]
             assert len(clients) == 1 and clients[0]["user"] == "alice"
+            # The client's own address and port, as its socket has them.
+            with socket.socket(fileno=os.dup(a.pgconn.socket)) as s:
+                host, port = s.getsockname()[:2]
+            assert clients[0]["address"] == "%s:%d" % (host, port), (clients, host, port)
         # A failed login is counted.
         expect_connect_error(lambda: p.connect("alice", "wrong"), "password authentication failed")
         status, body = get("/metrics")

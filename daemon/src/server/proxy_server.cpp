@@ -6,6 +6,7 @@
 #include <qail/proxy/http_api.hpp>
 #include <qail/proxy/proxy_server.hpp>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -28,6 +30,24 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// "address:port" of a client, for logs and /admin/clients. IPv4 by hand: Asio's
+// to_string() goes through inet_ntop(), which formats with sprintf, once per connection.
+std::string peer_text(const tcp::endpoint& ep) {
+    const auto address = ep.address();
+    if (!address.is_v4())
+        return address.to_string() + ":" + std::to_string(ep.port());
+    const auto bytes = address.to_v4().to_bytes();
+    std::array<char, 24> text{}; // "255.255.255.255:65535"
+    char* at = text.data();
+    char* const end = text.data() + text.size();
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        at = std::to_chars(at, end, bytes[i]).ptr;
+        *at++ = i + 1 < bytes.size() ? '.' : ':';
+    }
+    at = std::to_chars(at, end, ep.port()).ptr;
+    return {text.data(), at};
+}
 
 // A worker's event loop, shut down (its pending handlers and coroutines destroyed) apart
 // from its destruction: sessions and pools hold I/O objects of several workers (a backend
@@ -142,25 +162,24 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
     void accept_tcp(tcp::acceptor& acceptor) {
         auto self = shared_from_this();
         auto& worker = pick_worker();
-        acceptor.async_accept(
-            worker, [self, &acceptor](boost::system::error_code ec, tcp::socket socket) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open())
-                    return;
-                if (!ec) {
-                    boost::system::error_code e2;
-                    socket.set_option(tcp::no_delay(true), e2);
-                    const auto ep = socket.remote_endpoint(e2);
-                    std::string peer =
-                        e2 ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-                    if (self->admit(peer))
-                        self->start_session(std::move(socket), std::move(peer));
-                    else
-                        refuse(std::move(socket));
-                } else {
-                    spdlog::warn("accept failed: {}", ec.message());
-                }
-                self->accept_tcp(acceptor);
-            });
+        acceptor.async_accept(worker,
+                              [self, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+                                  if (ec == asio::error::operation_aborted || !acceptor.is_open())
+                                      return;
+                                  if (!ec) {
+                                      boost::system::error_code e2;
+                                      socket.set_option(tcp::no_delay(true), e2);
+                                      const auto ep = socket.remote_endpoint(e2);
+                                      std::string peer = e2 ? "?" : peer_text(ep);
+                                      if (self->admit(peer))
+                                          self->start_session(std::move(socket), std::move(peer));
+                                      else
+                                          refuse(std::move(socket));
+                                  } else {
+                                      spdlog::warn("accept failed: {}", ec.message());
+                                  }
+                                  self->accept_tcp(acceptor);
+                              });
     }
 
     void accept_unix() {

@@ -2,6 +2,7 @@
 #include "server/shared_state.hpp"
 
 #include <qail/protocol/md5_password.hpp>
+#include <qail/protocol/startup.hpp>
 #include <qail/proxy/secure_random.hpp>
 
 #include <array>
@@ -106,6 +107,21 @@ void shared_state::rebuild_users(const config& cfg) {
     }
     std::lock_guard lock(mutex_);
     users_ = std::move(users);
+}
+
+std::shared_ptr<const server_parameters>
+server_parameters::from(const std::vector<std::pair<std::string, std::string>>& reported) {
+    auto made = std::make_shared<server_parameters>();
+    protocol::writer w(made->encoded);
+    for (const auto& [name, value] : reported) {
+        std::string key = name;
+        for (char& c : key)
+            if (c >= 'A' && c <= 'Z')
+                c = static_cast<char>(c - 'A' + 'a');
+        protocol::encode(w, protocol::parameter_status{name, value});
+        made->entries.push_back({name, std::move(key), value});
+    }
+    return made;
 }
 
 std::shared_ptr<const config> shared_state::current() const {

@@ -27,13 +27,28 @@ namespace qail::proxy {
 [[nodiscard]] client::connect_options backend_options(const database_config& db);
 [[nodiscard]] pool::pool_config backend_pool_config(const config& cfg, const database_config& db);
 
+/// The ParameterStatus values of a database's first backend, as every client of it is
+/// greeted: each with its lower-case key (what a client's own value is filed under), and
+/// all of them encoded once for the clients that set none of them.
+struct server_parameters {
+    struct entry {
+        std::string name, key, value;
+    };
+    std::vector<entry> entries;
+    std::string encoded; // one ParameterStatus message per entry, in order
+
+    [[nodiscard]] static std::shared_ptr<const server_parameters>
+    from(const std::vector<std::pair<std::string, std::string>>& reported);
+};
+
 /// One configured database: its pool and the server parameters clients are shown.
 struct database_state {
     database_config cfg;
     std::shared_ptr<pool::pg_pool> pool;
     mutable std::mutex mutex;
-    /// ParameterStatus values of the first backend that connected (server_version...).
-    std::vector<std::pair<std::string, std::string>> server_parameters;
+    /// ParameterStatus values of the first backend that connected (server_version...);
+    /// null until one has.
+    std::shared_ptr<const server_parameters> server_params;
     /// The server-side statements prepared for this database's clients.
     statement_registry statements;
     /// Its clients' settings lists, equal ones shared (pool::binding::settings).

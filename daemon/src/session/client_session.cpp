@@ -446,12 +446,12 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
 // holds the end of authentication, and sends it all in one write.
 asio::awaitable<bool> session::greet(std::string& out) {
     // Server parameters come from the first backend of this database.
-    std::vector<std::pair<std::string, std::string>> server_params;
+    std::shared_ptr<const server_parameters> server;
     {
         std::lock_guard lock(db_->mutex);
-        server_params = db_->server_parameters;
+        server = db_->server_params;
     }
-    if (server_params.empty()) {
+    if (!server) {
         // The first client of the database waits for a connection: tell it it is in.
         const bool sent = co_await send_to_client(out);
         if (!sent)
@@ -464,13 +464,23 @@ asio::awaitable<bool> session::greet(std::string& out) {
                            "could not connect to the database server: " + conn.error().message());
             co_return false;
         }
-        server_params = (*conn)->parameters();
+        auto reported = server_parameters::from((*conn)->parameters());
         std::lock_guard lock(db_->mutex);
-        db_->server_parameters = server_params;
+        if (!db_->server_params)
+            db_->server_params = std::move(reported);
+        server = db_->server_params;
     }
-    for (const auto& [name, value] : server_params) {
-        const auto mine = params_.find(lower_name(name));
-        wire::parameter_status(out, name, mine != params_.end() ? mine->second : value);
+    // The client's own values where it set them (startup parameters, options=-c).
+    const auto own = [&](const server_parameters::entry& e) { return params_.find(e.key); };
+    const bool as_reported = std::none_of(server->entries.begin(), server->entries.end(),
+                                          [&](const auto& e) { return own(e) != params_.end(); });
+    if (as_reported) {
+        out.append(server->encoded);
+    } else {
+        for (const auto& e : server->entries) {
+            const auto mine = own(e);
+            wire::parameter_status(out, e.name, mine != params_.end() ? mine->second : e.value);
+        }
     }
     handle_ = std::make_shared<session_handle>();
     handle_->executor = executor_;
