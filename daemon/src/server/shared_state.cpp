@@ -118,8 +118,9 @@ server_parameters::from(const std::vector<std::pair<std::string, std::string>>& 
         for (char& c : key)
             if (c >= 'A' && c <= 'Z')
                 c = static_cast<char>(c - 'A' + 'a');
+        const std::size_t at = made->encoded.size();
         protocol::encode(w, protocol::parameter_status{name, value});
-        made->entries.push_back({name, std::move(key), value});
+        made->entries.push_back({name, std::move(key), value, at, made->encoded.size() - at});
     }
     return made;
 }

@@ -33,6 +33,7 @@ namespace qail::proxy {
 struct server_parameters {
     struct entry {
         std::string name, key, value;
+        std::size_t at = 0, size = 0; // its message in `encoded`
     };
     std::vector<entry> entries;
     std::string encoded; // one ParameterStatus message per entry, in order

@@ -470,17 +470,16 @@ asio::awaitable<bool> session::greet(std::string& out) {
             db_->server_params = std::move(reported);
         server = db_->server_params;
     }
-    // The client's own values where it set them (startup parameters, options=-c).
-    const auto own = [&](const server_parameters::entry& e) { return params_.find(e.key); };
-    const bool as_reported = std::none_of(server->entries.begin(), server->entries.end(),
-                                          [&](const auto& e) { return own(e) != params_.end(); });
-    if (as_reported) {
-        out.append(server->encoded);
-    } else {
-        for (const auto& e : server->entries) {
-            const auto mine = own(e);
-            wire::parameter_status(out, e.name, mine != params_.end() ? mine->second : e.value);
-        }
+    // The client's own values where it set them (startup parameters, options=-c), the
+    // server's as encoded once otherwise.
+    out.reserve(out.size() + server->encoded.size() + 256);
+    const std::string_view encoded = server->encoded;
+    for (const auto& e : server->entries) {
+        const auto mine = params_.empty() ? params_.end() : params_.find(e.key);
+        if (mine == params_.end())
+            out.append(encoded.substr(e.at, e.size));
+        else
+            wire::parameter_status(out, e.name, mine->second);
     }
     handle_ = std::make_shared<session_handle>();
     handle_->executor = executor_;
