@@ -94,7 +94,7 @@ shared_state::shared_state(std::shared_ptr<const config> cfg, std::shared_ptr<me
 }
 
 void shared_state::rebuild_users(const config& cfg) {
-    std::map<std::string, std::pair<user_config, login_credentials>, std::less<>> users;
+    std::map<std::string, std::shared_ptr<const user_entry>, std::less<>> users;
     for (const auto& u : cfg.users) {
         auto c = make_login_credentials(to_login_method(u.auth), u.name, u.password);
         if (!c) {
@@ -103,7 +103,7 @@ void shared_state::rebuild_users(const config& cfg) {
                           to_string(u.auth));
             continue;
         }
-        users.emplace(u.name, std::pair{u, std::move(*c)});
+        users.emplace(u.name, std::make_shared<const user_entry>(u, std::move(*c)));
     }
     std::lock_guard lock(mutex_);
     users_ = std::move(users);
@@ -155,13 +155,11 @@ void shared_state::update(std::shared_ptr<const config> cfg) {
     cfg_ = std::move(cfg);
 }
 
-std::optional<std::pair<user_config, login_credentials>>
+std::shared_ptr<const shared_state::user_entry>
 shared_state::find_user(std::string_view user) const {
     std::lock_guard lock(mutex_);
     const auto it = users_.find(user);
-    if (it == users_.end())
-        return std::nullopt;
-    return it->second;
+    return it == users_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<database_state> shared_state::database(std::string_view name) const {

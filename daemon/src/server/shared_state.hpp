@@ -74,9 +74,11 @@ public:
     /// Swaps in a new configuration (users, pool sizes). Databases keep their pools.
     void update(std::shared_ptr<const config> cfg);
 
-    /// The credentials for `user` under the current configuration, or nullopt.
-    [[nodiscard]] std::optional<std::pair<user_config, login_credentials>>
-    find_user(std::string_view user) const;
+    /// A configured user and its credentials.
+    using user_entry = std::pair<user_config, login_credentials>;
+    /// The credentials for `user` under the current configuration (shared, not copied:
+    /// one lookup per login), or null.
+    [[nodiscard]] std::shared_ptr<const user_entry> find_user(std::string_view user) const;
     [[nodiscard]] std::shared_ptr<database_state> database(std::string_view name) const;
     [[nodiscard]] std::vector<std::shared_ptr<database_state>> databases() const;
     /// Creates the pools (once, at start) on `maintenance`.
@@ -99,7 +101,7 @@ private:
 
     mutable std::mutex mutex_;
     std::shared_ptr<const config> cfg_;
-    std::map<std::string, std::pair<user_config, login_credentials>, std::less<>> users_;
+    std::map<std::string, std::shared_ptr<const user_entry>, std::less<>> users_;
     std::map<std::string, std::shared_ptr<database_state>, std::less<>> databases_;
     struct registered {
         std::string key;

@@ -2,21 +2,36 @@
 #include <qail/protocol/md5.hpp>
 #include <qail/protocol/md5_password.hpp>
 
+#include <algorithm>
+#include <array>
+
 namespace qail::protocol {
 namespace {
 
 constexpr std::string_view md5_prefix = "md5";
 
-[[nodiscard]] std::string salted(std::string_view inner_hex, const md5_salt& salt) {
-    std::string input;
-    input.reserve(inner_hex.size() + salt.size());
-    input.append(inner_hex);
-    for (const std::uint8_t byte : salt) {
-        input.push_back(static_cast<char>(byte));
+using md5_text = std::array<char, md5_password_text_size>;
+
+// "md5" + hex(md5(inner_hex + salt)), in place: it runs once per md5 login, where the
+// string-building version's four allocations were most of its cost.
+[[nodiscard]] md5_text salted(std::string_view inner_hex, const md5_salt& salt) noexcept {
+    md5 h;
+    h.update(inner_hex);
+    h.update(std::span<const std::uint8_t>(salt));
+    const md5_hash digest = h.finish();
+    constexpr std::string_view digits = "0123456789abcdef";
+    md5_text out{};
+    std::copy(md5_prefix.begin(), md5_prefix.end(), out.begin());
+    std::size_t at = md5_prefix.size();
+    for (const std::uint8_t byte : digest) {
+        out[at++] = digits[byte >> 4];
+        out[at++] = digits[byte & 0x0fU];
     }
-    std::string out(md5_prefix);
-    out += md5_hex(input);
     return out;
+}
+
+[[nodiscard]] std::string_view text_of(const md5_text& t) noexcept {
+    return {t.data(), t.size()};
 }
 
 } // namespace
@@ -47,7 +62,7 @@ bool is_md5_password_hash(std::string_view text) noexcept {
 std::string md5_salted_response(std::string_view user, std::string_view password,
                                 const md5_salt& salt) {
     const std::string stored = md5_password_hash(user, password);
-    return salted(std::string_view(stored).substr(md5_prefix.size()), salt);
+    return std::string(text_of(salted(std::string_view(stored).substr(md5_prefix.size()), salt)));
 }
 
 std::optional<std::string> md5_expected_response(std::string_view stored_hash,
@@ -55,13 +70,16 @@ std::optional<std::string> md5_expected_response(std::string_view stored_hash,
     if (!is_md5_password_hash(stored_hash)) {
         return std::nullopt;
     }
-    return salted(stored_hash.substr(md5_prefix.size()), salt);
+    return std::string(text_of(salted(stored_hash.substr(md5_prefix.size()), salt)));
 }
 
 bool verify_md5_response(std::string_view stored_hash, const md5_salt& salt,
                          std::string_view response) {
-    const std::optional<std::string> expected = md5_expected_response(stored_hash, salt);
-    return expected.has_value() && constant_time_equal(*expected, response);
+    if (!is_md5_password_hash(stored_hash)) {
+        return false;
+    }
+    const md5_text expected = salted(stored_hash.substr(md5_prefix.size()), salt);
+    return constant_time_equal(text_of(expected), response);
 }
 
 bool constant_time_equal(std::span<const std::uint8_t> a,

@@ -17,6 +17,8 @@
 // `available` is false and reads behave as Asio's.
 #pragma once
 
+#include <qail/client/send_now.hpp>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
@@ -152,7 +154,8 @@ inline constexpr bool available = false;
     if (flag == nullptr || !*flag)
         return 0;
     for (;;) {
-        const ssize_t n = ::recv(s.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+        const ssize_t n =
+            client::recv_syscall(s.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
         if (n > 0)
             return static_cast<std::size_t>(n);
         if (n < 0 && errno == EINTR)
