@@ -177,24 +177,6 @@ asio::awaitable<void> session::run() {
         if (idle.count() > 0 || idle_txn.count() > 0) {
             asio::co_spawn(executor_, idle_watchdog(idle, idle_txn), asio::detached);
         }
-        pump_wake_.emplace(executor_);
-        asio::co_spawn(
-            executor_,
-            [self = shared_from_this()]() -> asio::awaitable<void> {
-                co_await self->server_pump();
-            },
-            asio::bind_cancellation_slot(pump_cancel_.slot(), [peer = peer_](std::exception_ptr e) {
-                if (!e)
-                    return;
-                try {
-                    std::rethrow_exception(e);
-                } catch (const boost::system::system_error& ex) {
-                    if (ex.code() != asio::error::operation_aborted)
-                        spdlog::error("client {}: server pump failed: {}", peer, ex.what());
-                } catch (const std::exception& ex) {
-                    spdlog::error("client {}: server pump failed: {}", peer, ex.what());
-                }
-            }));
         co_await client_loop();
     }
     closing_ = true;

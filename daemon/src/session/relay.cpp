@@ -429,18 +429,43 @@ asio::awaitable<void> session::client_loop() {
                 if (!goes_on)
                     co_return;
             } else {
-                pump_active_ = true;
-                pump_wake_->cancel();
+                wake_pump();
             }
         }
     }
 }
 
+// Hands the linked backend to the server pump, which is started at the first need (most
+// sessions never have one: no frame, timer and wait for them).
+void session::wake_pump() {
+    pump_active_ = true;
+    if (pump_wake_) {
+        pump_wake_->cancel();
+        return;
+    }
+    pump_wake_.emplace(executor_);
+    asio::co_spawn(
+        executor_,
+        [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->server_pump(); },
+        asio::bind_cancellation_slot(pump_cancel_.slot(), [peer = peer_](std::exception_ptr e) {
+            if (!e)
+                return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const boost::system::system_error& ex) {
+                if (ex.code() != asio::error::operation_aborted)
+                    spdlog::error("client {}: server pump failed: {}", peer, ex.what());
+            } catch (const std::exception& ex) {
+                spdlog::error("client {}: server pump failed: {}", peer, ex.what());
+            }
+        }));
+}
+
 // The server pump: relays the linked backend for the client reader once the client may
 // send more before the backend's answers come (COPY FROM STDIN, a transaction left
-// open, extended messages without a Sync); sleeps on pump_wake_ in between. One
-// coroutine for the session's life, not one per link (each would be a frame allocated
-// per transaction).
+// open, extended messages without a Sync); sleeps on pump_wake_ in between. Started by
+// the first wake_pump(), then one coroutine for the session's life, not one per link
+// (each would be a frame allocated per transaction).
 asio::awaitable<void> session::server_pump() {
     for (;;) {
         while (!backend_ || !pump_active_) {
@@ -573,8 +598,7 @@ session::relay_next session::server_sent(const std::shared_ptr<pool::pooled_conn
     if (closing_)
         return for_client_reader ? relay_next::stop : relay_next::done;
     if (for_client_reader && (copy_in_ || pending_ready_ == 0)) {
-        pump_active_ = true;
-        pump_wake_->cancel();
+        wake_pump();
         return relay_next::done;
     }
     return relay_next::read;

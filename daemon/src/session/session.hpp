@@ -17,6 +17,7 @@
 #include <qail/protocol/startup.hpp>
 #include <qail/protocol/tags.hpp>
 #include <qail/proxy/prepared.hpp>
+#include <qail/proxy/read_buffer.hpp>
 #include <qail/proxy/relay_scanner.hpp>
 #include <qail/proxy/session_sql.hpp>
 #include <qail/proxy/socket_readiness.hpp>
@@ -44,33 +45,10 @@ namespace asio = boost::asio;
 namespace proto = qail::protocol;
 using clock = std::chrono::steady_clock;
 
-// Read buffers start small (an idle client costs little memory) and double, up to
-// read_chunk, whenever a read fills them (COPY, large results).
-inline constexpr std::size_t first_chunk = 8 * 1024;
-inline constexpr std::size_t read_chunk = 64 * 1024;
+using proxy::first_chunk;
+using proxy::read_buffer;
+using proxy::read_chunk;
 inline constexpr std::size_t whole_limit = 64 * 1024;
-
-// A read buffer: what it adds when it grows is not zeroed (reads fill it), so the pages
-// of an idle client's buffers are not touched until data comes.
-class read_buffer {
-public:
-    [[nodiscard]] char* data() noexcept { return bytes_.get(); }
-    [[nodiscard]] const char* data() const noexcept { return bytes_.get(); }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-    // Grows (or shrinks) to `n` bytes, keeping the first min(n, size()).
-    void resize(std::size_t n) {
-        auto bigger = std::make_unique_for_overwrite<char[]>(n);
-        if (size_ > 0)
-            std::memcpy(bigger.get(), bytes_.get(), std::min(n, size_));
-        bytes_ = std::move(bigger);
-        size_ = n;
-    }
-
-private:
-    std::unique_ptr<char[]> bytes_;
-    std::size_t size_ = 0;
-};
 
 // Whether debug lines are logged: the logger's level, read inline (spdlog::should_log()
 // is a call into the library; two run per transaction).
@@ -115,6 +93,7 @@ private:
                 clock::time_point started, std::string& out);
     const pool::binding& current_binding();
     void linked(pool::pooled_connection conn, clock::time_point at);
+    void wake_pump();
     asio::awaitable<void> server_pump();
     asio::awaitable<bool> relay_backend(bool for_client_reader);
     // What relaying the bytes read from the backend came to. The last three are server-
@@ -221,8 +200,9 @@ private:
     std::optional<client_state> state_;
 
     // The linked backend is read by the client reader while it waits for the answers to
-    // what it sent, or by the server pump (pump_active_), which lives as long as the
-    // session and sleeps on pump_wake_ until a link needs it.
+    // what it sent, or by the server pump (pump_active_), which, once started by the first
+    // wake_pump(), lives as long as the session and sleeps on pump_wake_ until a link
+    // needs it.
     asio::cancellation_signal pump_cancel_;
     std::optional<asio::steady_timer> pump_wake_;
     bool pump_active_ = false;
