@@ -207,6 +207,45 @@ def bytes_behind_an_ssl_request_end_the_connection_unanswered():
                 assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
+@test
+def query_sent_right_behind_the_password_is_answered():
+    # A client may send its first query without waiting for AuthenticationOk. The proxy
+    # reads the password message with room to spare: what came behind it must be served
+    # as if read afterwards, and a password message that arrives in pieces still counts.
+    with Proxy() as p:
+        for split in (None, 3, 9):
+            s = raw_client(p)
+            startup = b"\x00\x03\x00\x00user\x00bob\x00database\x00appdb\x00\x00"
+            s.sendall(struct.pack("!I", len(startup) + 4) + startup)
+            (request,) = read_messages(s, ["R"])
+            assert struct.unpack("!I", request[:4])[0] == 5, request  # md5, with a salt
+            inner = hashlib.md5(b"bob-pw" + b"bob").hexdigest().encode()
+            answer = b"md5" + hashlib.md5(inner + request[4:8]).hexdigest().encode()
+            password = pg_message(b"p", answer + b"\0")
+            query = pg_message(b"Q", b"SELECT 40 + 2\0")
+            if split is None:
+                s.sendall(password + query)  # one write: both arrive together
+            else:
+                s.sendall(password[:split])
+                time.sleep(0.05)
+                s.sendall(password[split:] + query)
+            # The greeting and the answer may come in one read: parsed as one stream.
+            buf, got = b"", []
+            while [t for t, _ in got].count("Z") < 2:
+                chunk = s.recv(65536)
+                assert chunk, "the proxy closed the connection after %s" % got
+                buf += chunk
+                while len(buf) >= 5 and len(buf) >= 1 + struct.unpack("!I", buf[1:5])[0]:
+                    n = struct.unpack("!I", buf[1:5])[0]
+                    got.append((chr(buf[0]), buf[5:1 + n]))
+                    buf = buf[1 + n:]
+            types = [t for t, _ in got]
+            assert types[0] == "R" and types[-5:] == ["Z", "T", "D", "C", "Z"], types
+            assert got[-3][1].endswith(b"42"), got[-3:]
+            s.sendall(pg_message(b"X"))
+            s.close()
+
+
 # --- pooling modes --------------------------------------------------------------------------
 
 

@@ -286,33 +286,40 @@ asio::awaitable<bool> session::startup() {
     }
 }
 
+// One 'p' message; small (a SASL message or a password). Read into rx_ with room to
+// spare, so that it usually takes one read; what follows it (a client that sent its
+// first query right behind it) stays there for the client reader.
 asio::awaitable<std::optional<std::string>> session::read_auth_response() {
-    // One 'p' message; small (a SASL message or a password).
-    std::string buf(5, '\0');
-    std::size_t have = 0;
-    while (have < 5) {
-        auto [ec, n] = co_await stream_.read_some(asio::buffer(buf.data() + have, 5 - have));
-        if (ec)
-            co_return std::nullopt;
-        have += n;
-    }
-    if (buf[0] != 'p')
-        co_return std::nullopt;
-    const auto* p = reinterpret_cast<const unsigned char*>(buf.data() + 1);
-    const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                              (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-    if (len < 4 || len > 64 * 1024)
-        co_return std::nullopt;
-    std::string body(len - 4, '\0');
-    have = 0;
-    while (have < body.size()) {
+    if (rx_.size() < first_chunk)
+        rx_.resize(first_chunk);
+    std::size_t whole = 0; // the message's size, once its header is here
+    for (;;) {
+        const std::size_t have = rx_end_ - rx_begin_;
+        if (whole == 0 && have >= 5) {
+            const char* h = rx_.data() + rx_begin_;
+            if (h[0] != 'p')
+                co_return std::nullopt;
+            const auto* p = reinterpret_cast<const unsigned char*>(h + 1);
+            const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                                      (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+            if (len < 4 || len > 64 * 1024)
+                co_return std::nullopt;
+            whole = 1 + std::size_t{len};
+        }
+        if (whole > 0 && have >= whole) {
+            std::string body(rx_.data() + rx_begin_ + 5, whole - 5);
+            rx_begin_ += whole;
+            if (rx_begin_ == rx_end_)
+                rx_begin_ = rx_end_ = 0;
+            co_return body;
+        }
+        make_room(rx_, rx_begin_, rx_end_, whole > 0 ? whole : 5);
         auto [ec, n] =
-            co_await stream_.read_some(asio::buffer(body.data() + have, body.size() - have));
+            co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
         if (ec)
             co_return std::nullopt;
-        have += n;
+        rx_end_ += n;
     }
-    co_return body;
 }
 
 asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
@@ -370,9 +377,11 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
     client_authenticator auth(user ? user->second : decoy_credentials(user_), ac);
     auto st = auth.start(out);
     while (st == client_authenticator::status::in_progress) {
-        // (The result bound first: GCC 12 miscompiles `!co_await` in a condition.)
-        const bool sent = co_await send_to_client(out);
-        if (!sent)
+        // Written at once when the socket takes it (no coroutine frame, no completion to
+        // wait for); the rest, if any, asynchronously.
+        if (!send_to_client_now(out))
+            (void)co_await send_to_client(out);
+        if (!client_ok_)
             co_return false;
         auto body = co_await read_auth_response();
         if (!body) {
@@ -479,7 +488,9 @@ asio::awaitable<bool> session::greet(std::string& out) {
     wire::backend_key(out, pid_, key);
     wire::ready(out, 'I');
     set_state(client_state::idle);
-    co_return co_await send_to_client(out);
+    if (!send_to_client_now(out))
+        co_return co_await send_to_client(out);
+    co_return client_ok_;
 }
 
 } // namespace detail

@@ -5,8 +5,6 @@
 
 namespace qail::proxy::detail {
 
-namespace {
-
 // A message of `needed` bytes starts at `begin` of `buf` (read up to `end`) and is not
 // all there: moves the unread bytes to the front when the message would not fit behind
 // them, and grows `buf` when it cannot hold the message at all.
@@ -19,8 +17,6 @@ void make_room(read_buffer& buf, std::size_t& begin, std::size_t& end, std::size
     if (needed > buf.size())
         buf.resize(needed);
 }
-
-} // namespace
 
 void session::cancel_backend() {
     if (!backend_)
@@ -180,12 +176,16 @@ asio::awaitable<void> session::client_loop() {
     const std::string user_setting = cfg->tenancy.user_setting;
     std::string to_server;
     std::string to_client;
-    rx_.resize(first_chunk);
+    if (rx_.size() < first_chunk)
+        rx_.resize(first_chunk);
     // A plain TCP client's reads wait without an EAGAIN read when the last one emptied
     // the socket (socket_readiness.hpp), which needs its end of stream reported.
     readiness::tcp_socket* const plain = stream_.plain_tcp();
     if (plain != nullptr)
         (void)readiness::watch_peer_close(*plain);
+    // What came behind the authentication response (read_auth_response()) is handled
+    // before anything is read.
+    bool read_already = rx_end_ > rx_begin_;
     for (;;) {
         if (rx_begin_ == rx_end_)
             rx_begin_ = rx_end_ = 0;
@@ -194,17 +194,24 @@ asio::awaitable<void> session::client_loop() {
             rx_end_ -= rx_begin_;
             rx_begin_ = 0;
         }
-        const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
-        std::size_t n = plain != nullptr ? readiness::read_now(*plain, rx_room) : 0;
-        if (n == 0) {
-            auto [ec, got] =
-                co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
-            if (ec)
-                co_return;
-            n = got;
+        std::size_t n = 0;
+        if (read_already) {
+            read_already = false;
+            n = rx_end_ - rx_begin_; // counted below as if read now
+            rx_end_ = rx_begin_;
+        } else {
+            const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
+            n = plain != nullptr ? readiness::read_now(*plain, rx_room) : 0;
+            if (n == 0) {
+                auto [ec, got] =
+                    co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
+                if (ec)
+                    co_return;
+                n = got;
+            }
+            if (plain != nullptr && n < rx_room.size())
+                readiness::note_empty(*plain);
         }
-        if (plain != nullptr && n < rx_room.size())
-            readiness::note_empty(*plain);
         if (closing_ || !client_ok_)
             co_return;
         if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)

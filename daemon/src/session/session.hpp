@@ -50,6 +50,11 @@ using proxy::read_buffer;
 using proxy::read_chunk;
 inline constexpr std::size_t whole_limit = 64 * 1024;
 
+// A message of `needed` bytes starts at `begin` of `buf` (read up to `end`) and is not
+// all there: makes room for it behind `begin` (moving the unread bytes to the front, or
+// growing `buf`).
+void make_room(read_buffer& buf, std::size_t& begin, std::size_t& end, std::size_t needed);
+
 // Whether debug lines are logged: the logger's level, read inline (spdlog::should_log()
 // is a call into the library; two run per transaction).
 inline bool debug_logged() noexcept {
