@@ -103,7 +103,7 @@ void shared_state::rebuild_users(const config& cfg) {
                           to_string(u.auth));
             continue;
         }
-        users.emplace(u.name, std::make_shared<const user_entry>(u, std::move(*c)));
+        users.emplace(u.name, std::make_shared<const user_entry>(user_entry{u, std::move(*c)}));
     }
     std::lock_guard lock(mutex_);
     users_ = std::move(users);

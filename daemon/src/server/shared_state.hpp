@@ -75,7 +75,10 @@ public:
     void update(std::shared_ptr<const config> cfg);
 
     /// A configured user and its credentials.
-    using user_entry = std::pair<user_config, login_credentials>;
+    struct user_entry {
+        user_config config;
+        login_credentials credentials;
+    };
     /// The credentials for `user` under the current configuration (shared, not copied:
     /// one lookup per login), or null.
     [[nodiscard]] std::shared_ptr<const user_entry> find_user(std::string_view user) const;

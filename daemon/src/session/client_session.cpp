@@ -374,7 +374,7 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
         ac.channel_binding_data = client::local_tls_server_end_point(ssl);
         ac.certificate_cn = client::peer_certificate_common_name(ssl);
     }
-    client_authenticator auth(user ? user->second : decoy_credentials(user_), ac);
+    client_authenticator auth(user ? user->credentials : decoy_credentials(user_), ac);
     auto st = auth.start(out);
     while (st == client_authenticator::status::in_progress) {
         // Written at once when the socket takes it (no coroutine frame, no completion to
@@ -391,9 +391,9 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
         st = auth.on_response(*body, out);
     }
     const bool allowed_db =
-        user && (user->first.databases.empty() ||
-                 std::find(user->first.databases.begin(), user->first.databases.end(),
-                           database_name_) != user->first.databases.end());
+        user && (user->config.databases.empty() ||
+                 std::find(user->config.databases.begin(), user->config.databases.end(),
+                           database_name_) != user->config.databases.end());
     if (st != client_authenticator::status::ok || !user) {
         ctx_.state->metrics().auth_failure(db_ ? std::string_view{database_name_}
                                                : std::string_view{});
@@ -422,7 +422,7 @@ asio::awaitable<bool> session::authenticate(const proto::startup_message& sm) {
                                     database_name_ + "\"");
         co_return false;
     }
-    user_cfg_ = user->first;
+    user_cfg_ = user->config;
     if (user_cfg_->tenant) {
         binding_.tenant = *user_cfg_->tenant;
         binding_.user = user_;
@@ -466,7 +466,7 @@ asio::awaitable<bool> session::greet(std::string& out) {
     out.reserve(out.size() + server->encoded.size() + 256);
     const std::string_view encoded = server->encoded;
     for (const auto& e : server->entries) {
-        const auto mine = params_.empty() ? params_.end() : params_.find(e.key);
+        const auto mine = params_.find(e.key);
         if (mine == params_.end())
             out.append(encoded.substr(e.at, e.size));
         else
