@@ -1,4 +1,6 @@
 // Admin HTTP server on Boost.Beast: routing, bearer-token check, keep-alive sessions, timeouts.
+#include "server/log_failure.hpp"
+
 #include <qail/protocol/md5_password.hpp>
 #include <qail/protocol/sha256.hpp>
 #include <qail/proxy/admin_server.hpp>
@@ -72,22 +74,6 @@ constexpr std::array<route_def, 5> routes{{
 
 constexpr std::string_view unknown_route = "other";
 constexpr std::string_view json_type = "application/json";
-
-/// A completion handler for co_spawn that logs what escaped the coroutine.
-auto log_failure(std::string_view what) {
-    return [what](std::exception_ptr e) {
-        if (!e) {
-            return;
-        }
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error("admin: {} failed: {}", what, ex.what());
-        } catch (...) {
-            spdlog::error("admin: {} failed with a non-standard exception", what);
-        }
-    };
-}
 
 response make_response(unsigned version, http::status status, std::string_view content_type,
                        std::string body) {
@@ -381,7 +367,8 @@ struct admin_server::impl : std::enable_shared_from_this<impl> {
                 socket.close(ignored);
                 continue;
             }
-            asio::co_spawn(self->strand, session(self, std::move(socket)), log_failure("session"));
+            asio::co_spawn(self->strand, session(self, std::move(socket)),
+                           log_failure("admin", "session"));
         }
     }
 
@@ -446,7 +433,7 @@ void admin_server::start() {
     s.bound_port = s.acceptor.local_endpoint().port();
     spdlog::info("admin: listening on {}:{}{}", endpoint.address().to_string(), port(),
                  s.token_digest ? "" : " (no admin token: /admin/* is open)");
-    asio::co_spawn(s.strand, impl::accept_loop(impl_), log_failure("accept loop"));
+    asio::co_spawn(s.strand, impl::accept_loop(impl_), log_failure("admin", "accept loop"));
 }
 
 std::uint16_t admin_server::port() const {

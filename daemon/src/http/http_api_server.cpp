@@ -2,6 +2,7 @@
 // keep-alive and pipelined requests in order, 413 from Content-Length, read deadlines.
 #include "api_error.hpp"
 #include "api_handler.hpp"
+#include "server/log_failure.hpp"
 #include "server/shared_state.hpp"
 
 #include <qail/proxy/http_api.hpp>
@@ -63,20 +64,6 @@ constexpr std::size_t drain_limit = 8 * 1024 * 1024;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 using response = bhttp::response<bhttp::string_body>;
-
-auto log_failure(std::string_view what) {
-    return [what](std::exception_ptr e) {
-        if (!e)
-            return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error("http: {} failed: {}", what, ex.what());
-        } catch (...) {
-            spdlog::error("http: {} failed with a non-standard exception", what);
-        }
-    };
-}
 
 response make_response(unsigned version, const http::api_answer& a, bool keep_alive) {
     response res{static_cast<bhttp::status>(a.status), version};
@@ -353,7 +340,8 @@ struct http_api_server::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             const auto ex = socket.get_executor();
-            asio::co_spawn(ex, connection(self, std::move(socket)), log_failure("connection"));
+            asio::co_spawn(ex, connection(self, std::move(socket)),
+                           log_failure("http", "connection"));
         }
     }
 
@@ -424,7 +412,8 @@ void http_api_server::start() {
     s.bound_port = s.acceptor.local_endpoint().port();
     spdlog::info("http: listening on {}:{}{}", endpoint.address().to_string(), port(),
                  s.tls ? " (TLS)" : "");
-    asio::co_spawn(s.acceptor.get_executor(), impl::accept_loop(impl_), log_failure("accept loop"));
+    asio::co_spawn(s.acceptor.get_executor(), impl::accept_loop(impl_),
+                   log_failure("http", "accept loop"));
 }
 
 std::uint16_t http_api_server::port() const {
