@@ -1,7 +1,7 @@
 // A session's read buffer (client or backend side): starts small and grows when a read
-// fills it. Blocks of the first size are kept for reuse by the thread that frees them, a
-// few at most, so clients that come and go (one connection per transaction) do not each
-// allocate and free two of them.
+// fills it. Blocks of the first size are kept for reuse by the thread that frees them (up
+// to max_spares), so clients that come and go (one connection per transaction) do not
+// each allocate and free two of them.
 #pragma once
 
 #include <algorithm>
@@ -18,7 +18,7 @@ inline constexpr std::size_t first_chunk = 8 * 1024;
 inline constexpr std::size_t read_chunk = 64 * 1024;
 
 /// What it adds when it grows is not zeroed (reads fill it), so the pages of a new
-/// client's buffers are not touched until data comes.
+/// client's buffers are not touched until data comes (unless the block is a reused one).
 class read_buffer {
 public:
     /// first_chunk blocks a thread keeps for reuse, at most.
