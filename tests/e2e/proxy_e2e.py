@@ -246,6 +246,26 @@ def query_sent_right_behind_the_password_is_answered():
             s.close()
 
 
+@test
+def malformed_password_messages_end_the_login():
+    # What a client sends where its password message belongs: another message type, a
+    # length below the minimum, one far beyond any password. The login ends with the
+    # connection closed; the proxy serves everyone else.
+    with Proxy() as p:
+        with p.connect("alice") as good:
+            for bad in (pg_message(b"Q", b"SELECT 1\0"), b"p\x00\x00\x00\x03",
+                        b"p" + struct.pack("!I", 0x7FFFFFF0)):
+                s = raw_client(p)
+                startup = b"\x00\x03\x00\x00user\x00bob\x00database\x00appdb\x00\x00"
+                s.sendall(struct.pack("!I", len(startup) + 4) + startup)
+                read_messages(s, ["R"])
+                s.sendall(bad)
+                data = read_until_closed(s)
+                assert b"R\x00\x00\x00\x08\x00\x00\x00\x00" not in data, data  # no AuthenticationOk
+                s.close()
+                assert good.execute("SELECT 1").fetchone()[0] == 1
+
+
 # --- pooling modes --------------------------------------------------------------------------
 
 

@@ -109,18 +109,22 @@ void shared_state::rebuild_users(const config& cfg) {
     users_ = std::move(users);
 }
 
+std::string lower_name(std::string_view name) {
+    std::string out(name);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 std::shared_ptr<const server_parameters>
 server_parameters::from(const std::vector<std::pair<std::string, std::string>>& reported) {
     auto made = std::make_shared<server_parameters>();
     protocol::writer w(made->encoded);
     for (const auto& [name, value] : reported) {
-        std::string key = name;
-        for (char& c : key)
-            if (c >= 'A' && c <= 'Z')
-                c = static_cast<char>(c - 'A' + 'a');
         const std::size_t at = made->encoded.size();
         protocol::encode(w, protocol::parameter_status{name, value});
-        made->entries.push_back({name, std::move(key), value, at, made->encoded.size() - at});
+        made->entries.push_back({name, lower_name(name), at, made->encoded.size() - at});
     }
     return made;
 }

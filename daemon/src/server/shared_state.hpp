@@ -27,12 +27,15 @@ namespace qail::proxy {
 [[nodiscard]] client::connect_options backend_options(const database_config& db);
 [[nodiscard]] pool::pool_config backend_pool_config(const config& cfg, const database_config& db);
 
+/// Setting names are case-insensitive; sessions and the greeting key them in lower case.
+[[nodiscard]] std::string lower_name(std::string_view name);
+
 /// The ParameterStatus values of a database's first backend, as every client of it is
 /// greeted: each with its lower-case key (what a client's own value is filed under), and
 /// all of them encoded once for the clients that set none of them.
 struct server_parameters {
     struct entry {
-        std::string name, key, value;
+        std::string name, key;
         std::size_t at = 0, size = 0; // its message in `encoded`
     };
     std::vector<entry> entries;

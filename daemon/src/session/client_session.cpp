@@ -67,15 +67,6 @@ bool is_tracked_report(std::string_view name) {
            name == "standard_conforming_strings" || name == "extra_float_digits";
 }
 
-// Setting names are case-insensitive; the session keys them in lower case.
-std::string lower_name(std::string_view name) {
-    std::string out(name);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z')
-            c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 void session::set_state(std::optional<client_state> s) {
     if (s == state_)
         return;
@@ -292,28 +283,23 @@ asio::awaitable<bool> session::startup() {
 asio::awaitable<std::optional<std::string>> session::read_auth_response() {
     if (rx_.size() < first_chunk)
         rx_.resize(first_chunk);
-    std::size_t whole = 0; // the message's size, once its header is here
+    proto::limits lim;
+    lim.max_message_size = 64 * 1024;
     for (;;) {
-        const std::size_t have = rx_end_ - rx_begin_;
-        if (whole == 0 && have >= 5) {
-            const char* h = rx_.data() + rx_begin_;
-            if (h[0] != 'p')
+        const std::string_view unread{rx_.data() + rx_begin_, rx_end_ - rx_begin_};
+        const auto d = proto::decode_frame(unread, lim);
+        if (d.error)
+            co_return std::nullopt;
+        if (d.complete()) {
+            if (d.message.type != 'p')
                 co_return std::nullopt;
-            const auto* p = reinterpret_cast<const unsigned char*>(h + 1);
-            const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                                      (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-            if (len < 4 || len > 64 * 1024)
-                co_return std::nullopt;
-            whole = 1 + std::size_t{len};
-        }
-        if (whole > 0 && have >= whole) {
-            std::string body(rx_.data() + rx_begin_ + 5, whole - 5);
-            rx_begin_ += whole;
+            std::string body(d.message.body);
+            rx_begin_ += d.size;
             if (rx_begin_ == rx_end_)
                 rx_begin_ = rx_end_ = 0;
             co_return body;
         }
-        make_room(rx_, rx_begin_, rx_end_, whole > 0 ? whole : 5);
+        make_room(rx_, rx_begin_, rx_end_, unread.size() + d.need);
         auto [ec, n] =
             co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
         if (ec)

@@ -14,6 +14,7 @@
 #include "session/wire.hpp"
 
 #include <qail/client/tls.hpp>
+#include <qail/protocol/frame.hpp>
 #include <qail/protocol/startup.hpp>
 #include <qail/protocol/tags.hpp>
 #include <qail/proxy/prepared.hpp>
@@ -64,9 +65,6 @@ inline bool debug_logged() noexcept {
 // Run-time settings a server reports with ParameterStatus when they change; a client's
 // own values are tracked from those reports and re-applied on every backend it uses.
 bool is_tracked_report(std::string_view name);
-
-// Setting names are case-insensitive; the session keys them in lower case.
-std::string lower_name(std::string_view name);
 
 class session : public std::enable_shared_from_this<session> {
 public:
