@@ -5,6 +5,12 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define QAIL_SHA256_X86 1
+#endif
+
 namespace qail::protocol {
 namespace {
 
@@ -81,7 +87,8 @@ struct hmac_key_state {
 
 sha256::sha256() noexcept : state_(initial_state) {}
 
-void sha256::compress(const std::uint8_t* block) noexcept {
+void detail::sha256_block_portable(std::array<std::uint32_t, 8>& state,
+                                   const std::uint8_t* block) noexcept {
     std::array<std::uint32_t, 64> w{};
     for (std::size_t i = 0; i < 16; ++i) {
         w[i] = load_be32(block + 4 * i);
@@ -93,14 +100,14 @@ void sha256::compress(const std::uint8_t* block) noexcept {
             std::rotr(w[i - 2], 17) ^ std::rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    std::uint32_t a = state_[0];
-    std::uint32_t b = state_[1];
-    std::uint32_t c = state_[2];
-    std::uint32_t d = state_[3];
-    std::uint32_t e = state_[4];
-    std::uint32_t f = state_[5];
-    std::uint32_t g = state_[6];
-    std::uint32_t h = state_[7];
+    std::uint32_t a = state[0];
+    std::uint32_t b = state[1];
+    std::uint32_t c = state[2];
+    std::uint32_t d = state[3];
+    std::uint32_t e = state[4];
+    std::uint32_t f = state[5];
+    std::uint32_t g = state[6];
+    std::uint32_t h = state[7];
     for (std::size_t i = 0; i < 64; ++i) {
         const std::uint32_t big_s1 = std::rotr(e, 6) ^ std::rotr(e, 11) ^ std::rotr(e, 25);
         const std::uint32_t choose = (e & f) ^ (~e & g);
@@ -117,14 +124,106 @@ void sha256::compress(const std::uint8_t* block) noexcept {
         b = a;
         a = t1 + t2;
     }
-    state_[0] += a;
-    state_[1] += b;
-    state_[2] += c;
-    state_[3] += d;
-    state_[4] += e;
-    state_[5] += f;
-    state_[6] += g;
-    state_[7] += h;
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+}
+
+#if defined(QAIL_SHA256_X86)
+
+bool detail::sha256_x86_available() noexcept {
+    unsigned int eax = 0;
+    unsigned int ebx = 0;
+    unsigned int ecx = 0;
+    unsigned int edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) {
+        return false;
+    }
+    const bool ssse3_and_sse41 = (ecx & bit_SSSE3) != 0 && (ecx & bit_SSE4_1) != 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) {
+        return false;
+    }
+    return ssse3_and_sse41 && (ebx & bit_SHA) != 0;
+}
+
+// SHA256RNDS2 keeps the working variables as two vectors, ABEF and CDGH (highest lane
+// first), runs two rounds per instruction with W[t] + K[t] in the low lanes of its third
+// operand, and returns the new ABEF; the old ABEF is the new CDGH. SHA256MSG1 and
+// SHA256MSG2 compute the message schedule four words at a time.
+__attribute__((target("sha,ssse3,sse4.1"))) void
+detail::sha256_block_x86(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) noexcept {
+    const __m128i big_endian = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    const __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state.data()));
+    const __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state.data() + 4));
+    const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+    const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    const __m128i abef_in = abef;
+    const __m128i cdgh_in = cdgh;
+
+    // words[g % 4] holds W[4g..4g+3] once computed; it replaces W[4g-16..4g-13].
+    // A plain array: std::array<__m128i, N> drops the vector type's alignment attribute.
+    __m128i words[4];
+    for (std::size_t i = 0; i < 4; ++i) {
+        words[i] = _mm_shuffle_epi8(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), big_endian);
+    }
+    // Unrolled, so words[] stays in registers.
+#pragma GCC unroll 16
+    for (std::size_t g = 0; g < 16; ++g) {
+        if (g >= 4) {
+            const __m128i minus16 = words[g % 4];
+            const __m128i minus12 = words[(g + 1) % 4];
+            const __m128i minus8 = words[(g + 2) % 4];
+            const __m128i minus4 = words[(g + 3) % 4];
+            // W[t-16] + sigma0(W[t-15]) + W[t-7], then + sigma1(W[t-2]).
+            const __m128i partial = _mm_add_epi32(_mm_sha256msg1_epu32(minus16, minus12),
+                                                  _mm_alignr_epi8(minus4, minus8, 4));
+            words[g % 4] = _mm_sha256msg2_epu32(partial, minus4);
+        }
+        const __m128i wk = _mm_add_epi32(
+            words[g % 4],
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(round_constants.data() + 4 * g)));
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+
+    const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state.data()), _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state.data() + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+
+#else
+
+bool detail::sha256_x86_available() noexcept {
+    return false;
+}
+
+void detail::sha256_block_x86(std::array<std::uint32_t, 8>& state,
+                              const std::uint8_t* block) noexcept {
+    sha256_block_portable(state, block);
+}
+
+#endif
+
+detail::sha256_block_function detail::sha256_block_in_use() noexcept {
+    static const sha256_block_function chosen =
+        sha256_x86_available() ? sha256_block_x86 : sha256_block_portable;
+    return chosen;
+}
+
+void sha256::compress(const std::uint8_t* block) noexcept {
+    static const detail::sha256_block_function block_function = detail::sha256_block_in_use();
+    block_function(state_, block);
 }
 
 void sha256::update(std::span<const std::uint8_t> data) noexcept {

@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -208,6 +210,103 @@ TEST_CASE("sha256: PBKDF2 with random passwords and salts equals OpenSSL") {
 TEST_CASE("sha256: PBKDF2 with zero iterations behaves as one") {
     CHECK(pbkdf2_hmac_sha256("password", "salt", 0) == pbkdf2_hmac_sha256("password", "salt", 1));
 }
+
+// The digest of `message` computed block by block with `block`: the padding of FIPS
+// 180-4 section 5.1.1 done here, so the block function alone is under test.
+sha256_hash digest_with(detail::sha256_block_function block,
+                        std::span<const std::uint8_t> message) {
+    std::vector<std::uint8_t> padded(message.begin(), message.end());
+    padded.push_back(0x80);
+    while (padded.size() % 64 != 56) {
+        padded.push_back(0);
+    }
+    const std::uint64_t bits = std::uint64_t{message.size()} * 8U;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        padded.push_back(static_cast<std::uint8_t>(bits >> shift));
+    }
+    std::array<std::uint32_t, 8> state = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                          0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    for (std::size_t offset = 0; offset < padded.size(); offset += 64) {
+        block(state, padded.data() + offset);
+    }
+    sha256_hash out{};
+    for (std::size_t i = 0; i < 8; ++i) {
+        for (std::size_t j = 0; j < 4; ++j) {
+            out[4 * i + j] = static_cast<std::uint8_t>(state[i] >> (24 - 8 * j));
+        }
+    }
+    return out;
+}
+
+// Whether the kernel lists the SHA extensions among this CPU's flags.
+bool cpuinfo_lists_sha_ni() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    REQUIRE(cpuinfo.is_open());
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        if (line.starts_with("flags")) {
+            std::istringstream flags(line);
+            std::string flag;
+            while (flags >> flag) {
+                if (flag == "sha_ni") {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+    FAIL("no flags line in /proc/cpuinfo");
+    return false;
+}
+
+TEST_CASE("sha256: the portable block function gives OpenSSL's digests") {
+    std::mt19937 rng(5);
+    for (std::size_t n = 0; n <= 200; n += 7) {
+        const auto data = random_bytes(rng, n);
+        CAPTURE(n);
+        CHECK(digest_with(detail::sha256_block_portable, data) == openssl_sha256(data));
+    }
+}
+
+#if defined(__x86_64__)
+TEST_CASE("sha256: the x86 SHA extensions are used exactly when the CPU has them") {
+    // The CPU of this machine (and of CI, which runs here) has them; on one without, this
+    // checks that they are not used.
+    CHECK(detail::sha256_x86_available() == cpuinfo_lists_sha_ni());
+    const detail::sha256_block_function expected =
+        cpuinfo_lists_sha_ni() ? detail::sha256_block_x86 : detail::sha256_block_portable;
+    const bool in_use_is_expected = detail::sha256_block_in_use() == expected;
+    CHECK(in_use_is_expected);
+}
+
+TEST_CASE("sha256: the x86 block function equals the portable one") {
+    if (!cpuinfo_lists_sha_ni()) {
+        MESSAGE("this CPU has no SHA extensions; only the portable code runs here");
+        CHECK_FALSE(detail::sha256_x86_available());
+        return;
+    }
+    std::mt19937 rng(11);
+    for (std::size_t n = 0; n <= 200; n += 7) {
+        const auto data = random_bytes(rng, n);
+        CAPTURE(n);
+        CHECK(digest_with(detail::sha256_block_x86, data) == openssl_sha256(data));
+    }
+    // Arbitrary chaining states too, not only those a digest reaches.
+    std::uniform_int_distribution<std::uint32_t> word;
+    for (int i = 0; i < 1000; ++i) {
+        std::array<std::uint32_t, 8> portable{};
+        for (std::uint32_t& w : portable) {
+            w = word(rng);
+        }
+        std::array<std::uint32_t, 8> x86 = portable;
+        const auto block = random_bytes(rng, 64);
+        detail::sha256_block_portable(portable, block.data());
+        detail::sha256_block_x86(x86, block.data());
+        CAPTURE(i);
+        CHECK(x86 == portable);
+    }
+}
+#endif
 
 } // namespace
 } // namespace qail::protocol

@@ -56,4 +56,22 @@ private:
 [[nodiscard]] sha256_hash pbkdf2_hmac_sha256(std::string_view password, std::string_view salt,
                                              std::uint32_t iterations) noexcept;
 
+namespace detail {
+
+/// A SHA-256 block function: absorbs one 64-byte block into `state` (a..h).
+using sha256_block_function = void (*)(std::array<std::uint32_t, 8>& state,
+                                       const std::uint8_t* block) noexcept;
+
+/// The block function in portable C++.
+void sha256_block_portable(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) noexcept;
+/// True when this CPU has the x86 SHA extensions (and SSSE3 and SSE4.1, which the code
+/// around them uses); always false on other architectures.
+[[nodiscard]] bool sha256_x86_available() noexcept;
+/// The block function on the x86 SHA extensions, about 40 times fewer instructions per
+/// block; call only where sha256_x86_available().
+void sha256_block_x86(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) noexcept;
+/// The block function sha256 uses in this process: the x86 one where available.
+[[nodiscard]] sha256_block_function sha256_block_in_use() noexcept;
+
+} // namespace detail
 } // namespace qail::protocol
