@@ -182,6 +182,24 @@ void start_waiting_on(asio::io_context& other, asio::awaitable<void> waiting, pg
     REQUIRE(pool.stats().waiting == 1);
 }
 
+/// Parks the coroutine `make(slot, sentinel)` returns on an io_context nothing runs (so
+/// it waits in `pool`'s queue), runs `meanwhile`, then destroys the context: the parked
+/// frame, which holds the sentinel, must be destroyed with it, not leaked waiting for a
+/// wake-up that cannot run. The slot, declared after the context, goes first.
+template <class Make, class Meanwhile>
+void park_then_destroy(pg_pool& pool, Make make, Meanwhile meanwhile) {
+    auto sentinel = std::make_shared<int>(0);
+    const std::weak_ptr<int> frame_alive = sentinel;
+    {
+        asio::io_context other;
+        wait_slot slot;
+        start_waiting_on(other, make(slot, std::move(sentinel)), pool);
+        CHECK_FALSE(frame_alive.expired());
+        meanwhile();
+    }
+    REQUIRE(frame_alive.expired());
+}
+
 // --- the leak test ---------------------------------------------------------------------
 
 /// What a clean session looks like, read once from a fresh connection.
@@ -1087,17 +1105,13 @@ TEST_CASE("pool: an acquire waiting when its io_context is destroyed is destroye
     run_async([&]() -> asio::awaitable<void> {
         auto pool = co_await pool_of_one("dyingctx", 60s);
         auto held = co_await must_acquire(*pool);
-        auto sentinel = std::make_shared<int>(0);
-        const std::weak_ptr<int> frame_alive = sentinel;
-        {
-            asio::io_context other;
-            start_waiting_on(other, wait_holding(pool, std::move(sentinel)), *pool);
-            CHECK_FALSE(frame_alive.expired());
-        }
-        // Its coroutine frame is gone (not leaked, waiting for a wake-up that cannot
-        // run) and it left the queue.
-        REQUIRE(frame_alive.expired());
-        CHECK(pool->stats().waiting == 0);
+        park_then_destroy(
+            *pool,
+            [&](wait_slot&, std::shared_ptr<int> sentinel) {
+                return wait_holding(pool, std::move(sentinel));
+            },
+            [] {});
+        CHECK(pool->stats().waiting == 0); // it left the queue
         held.release();
         auto again = co_await must_acquire(*pool);
         CHECK(co_await scalar(*again, "SELECT 1") == "1");
@@ -1243,29 +1257,18 @@ TEST_CASE("pool: a pending_wait destroyed while parked leaves the queue or gives
     run_async([&]() -> asio::awaitable<void> {
         auto pool = co_await pool_of_one("pendinggone", 60s);
         auto held = co_await must_acquire(*pool);
+        const auto queued = [&](wait_slot& slot, std::shared_ptr<int> sentinel) {
+            return wait_queued(pool, slot, std::move(sentinel));
+        };
         // Still queued: it leaves the queue.
-        auto sentinel = std::make_shared<int>(0);
-        std::weak_ptr<int> frame_alive = sentinel;
-        {
-            asio::io_context other;
-            wait_slot slot;
-            start_waiting_on(other, wait_queued(pool, slot, std::move(sentinel)), *pool);
-            CHECK_FALSE(frame_alive.expired());
-        }
-        REQUIRE(frame_alive.expired());
+        park_then_destroy(*pool, queued, [] {});
         CHECK(pool->stats().waiting == 0);
         // Handed the connection but not run yet: the connection goes back to the pool.
-        sentinel = std::make_shared<int>(0);
-        frame_alive = sentinel;
-        {
-            asio::io_context other;
-            wait_slot slot;
-            start_waiting_on(other, wait_queued(pool, slot, std::move(sentinel)), *pool);
-            held.release(); // handed to the waiter on `other`, which does not run
+        park_then_destroy(*pool, queued, [&] {
+            held.release(); // handed to the waiter on the other context, which does not run
             CHECK(pool->stats().waiting == 0);
             CHECK(pool->stats().in_use == 1);
-        }
-        REQUIRE(frame_alive.expired());
+        });
         CHECK(pool->stats().in_use == 0);
         auto again = co_await must_acquire(*pool);
         CHECK(co_await scalar(*again, "SELECT 1") == "1");
