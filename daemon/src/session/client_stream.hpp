@@ -2,6 +2,7 @@
 #pragma once
 
 #include <qail/client/send_now.hpp>
+#include <qail/proxy/socket_readiness.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -13,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+#include <span>
 #include <tuple>
 #include <variant>
 
@@ -98,8 +100,26 @@ public:
     }
 
     [[nodiscard]] bool is_tcp() const noexcept { return std::holds_alternative<tcp::socket>(s_); }
-    /// The plain TCP socket (null over TLS or a Unix socket).
-    [[nodiscard]] tcp::socket* plain_tcp() noexcept { return std::get_if<tcp::socket>(&s_); }
+
+    // A plain socket's (TCP or Unix) reads skip the EAGAIN read before a wait
+    // (socket_readiness.hpp); over TLS these do nothing (false, 0).
+    /// readiness::watch_peer_close() of the plain socket.
+    [[nodiscard]] bool watch_peer_close() noexcept {
+        return on_plain([](auto& s) { return readiness::watch_peer_close(s); }, false);
+    }
+    /// readiness::read_now() on the plain socket.
+    [[nodiscard]] std::size_t read_now(std::span<char> room) noexcept {
+        return on_plain([room](auto& s) { return readiness::read_now(s, room); }, std::size_t{0});
+    }
+    /// readiness::note_empty() of the plain socket.
+    void note_empty() noexcept {
+        (void)on_plain(
+            [](auto& s) {
+                readiness::note_empty(s);
+                return true;
+            },
+            false);
+    }
     [[nodiscard]] SSL* ssl() noexcept {
         auto* p = std::get_if<std::unique_ptr<tls_stream>>(&s_);
         return p != nullptr ? (*p)->native_handle() : nullptr;
@@ -124,6 +144,15 @@ public:
     }
 
 private:
+    template <class F, class R>
+    R on_plain(F f, R over_tls) {
+        if (auto* t = std::get_if<tcp::socket>(&s_))
+            return f(*t);
+        if (auto* u = std::get_if<unix_socket>(&s_))
+            return f(*u);
+        return over_tls;
+    }
+
     std::variant<tcp::socket, unix_socket, std::unique_ptr<tls_stream>> s_;
 };
 

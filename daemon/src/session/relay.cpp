@@ -178,11 +178,9 @@ asio::awaitable<void> session::client_loop() {
     std::string to_client;
     if (rx_.size() < first_chunk)
         rx_.resize(first_chunk);
-    // A plain TCP client's reads wait without an EAGAIN read when the last one emptied
-    // the socket (socket_readiness.hpp), which needs its end of stream reported.
-    readiness::tcp_socket* const plain = stream_.plain_tcp();
-    if (plain != nullptr)
-        (void)readiness::watch_peer_close(*plain);
+    // A plain (TCP or Unix) client's reads wait without an EAGAIN read when the last one
+    // emptied the socket (socket_readiness.hpp), which needs its end of stream reported.
+    const bool plain = stream_.watch_peer_close();
     // What came behind the authentication response (read_auth_response()) is handled
     // before anything is read.
     bool read_already = rx_end_ > rx_begin_;
@@ -201,7 +199,7 @@ asio::awaitable<void> session::client_loop() {
             rx_end_ = rx_begin_;
         } else {
             const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
-            n = plain != nullptr ? readiness::read_now(*plain, rx_room) : 0;
+            n = plain ? stream_.read_now(rx_room) : 0;
             if (n == 0) {
                 auto [ec, got] =
                     co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
@@ -209,8 +207,8 @@ asio::awaitable<void> session::client_loop() {
                     co_return;
                 n = got;
             }
-            if (plain != nullptr && n < rx_room.size())
-                readiness::note_empty(*plain);
+            if (plain && n < rx_room.size())
+                stream_.note_empty();
         }
         if (closing_ || !client_ok_)
             co_return;

@@ -1,5 +1,5 @@
-// What the relay knows about a plain TCP socket's receive queue, told to Asio's epoll
-// reactor so that a wait for data that is not there costs no system call.
+// What the relay knows about a plain (TCP or Unix) socket's receive queue, told to Asio's
+// epoll reactor so that a wait for data that is not there costs no system call.
 //
 // Asio tries every read first and waits only when the read finds nothing: on a relay,
 // where the answer to what was just sent is never there yet, about every other read is
@@ -20,6 +20,7 @@
 #include <qail/client/send_now.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
 #include <cstddef>
@@ -40,25 +41,46 @@
 
 namespace qail::proxy::readiness {
 
-using tcp_socket = boost::asio::ip::tcp::socket;
+/// The sockets this applies to: a stream socket of TCP or of a Unix-domain socket.
+template <class Protocol>
+using stream_socket = boost::asio::basic_stream_socket<Protocol, boost::asio::any_io_executor>;
+using tcp_socket = stream_socket<boost::asio::ip::tcp>;
+using unix_socket = stream_socket<boost::asio::local::stream_protocol>;
 
 #if defined(QAIL_SOCKET_READINESS)
 inline constexpr bool available = true;
 
 namespace detail {
 namespace ad = boost::asio::detail;
-using socket_base = boost::asio::basic_socket<boost::asio::ip::tcp, boost::asio::any_io_executor>;
-using socket_impl = ad::io_object_impl<ad::reactive_socket_service<boost::asio::ip::tcp>,
-                                       boost::asio::any_io_executor>;
+template <class Protocol>
+using socket_base = boost::asio::basic_socket<Protocol, boost::asio::any_io_executor>;
+template <class Protocol>
+using socket_impl =
+    ad::io_object_impl<ad::reactive_socket_service<Protocol>, boost::asio::any_io_executor>;
 using descriptor = ad::epoll_reactor::descriptor_state;
 
 template <class Tag, typename Tag::type M>
 struct grant {
     friend typename Tag::type member(Tag) { return M; }
 };
-struct impl_tag {
-    using type = socket_impl socket_base::*;
-    friend type member(impl_tag);
+struct tcp_impl_tag {
+    using type = socket_impl<boost::asio::ip::tcp> socket_base<boost::asio::ip::tcp>::*;
+    friend type member(tcp_impl_tag);
+};
+struct unix_impl_tag {
+    using type = socket_impl<boost::asio::local::stream_protocol>
+        socket_base<boost::asio::local::stream_protocol>::*;
+    friend type member(unix_impl_tag);
+};
+template <class Protocol>
+struct impl_tag_of;
+template <>
+struct impl_tag_of<boost::asio::ip::tcp> {
+    using type = tcp_impl_tag;
+};
+template <>
+struct impl_tag_of<boost::asio::local::stream_protocol> {
+    using type = unix_impl_tag;
 };
 struct flags_tag { // whether to try a read (write, ...) before waiting
     using type = bool (descriptor::*)[ad::epoll_reactor::max_ops];
@@ -76,7 +98,8 @@ struct epoll_fd_tag {
     using type = int ad::epoll_reactor::*;
     friend type member(epoll_fd_tag);
 };
-template struct grant<impl_tag, &socket_base::impl_>;
+template struct grant<tcp_impl_tag, &socket_base<boost::asio::ip::tcp>::impl_>;
+template struct grant<unix_impl_tag, &socket_base<boost::asio::local::stream_protocol>::impl_>;
 template struct grant<flags_tag, &descriptor::try_speculative_>;
 template struct grant<registered_tag, &descriptor::registered_events_>;
 template struct grant<events_tag, &ad::scheduler_operation::task_result_>;
@@ -85,11 +108,12 @@ template struct grant<epoll_fd_tag, &ad::epoll_reactor::epoll_fd_>;
 // The reactor's state of `s`, when `s` belongs to the io_context this thread runs (each
 // worker's io_context runs on its one thread, so nothing else touches that state
 // meanwhile); else null.
-inline descriptor* of(tcp_socket& s) noexcept {
-    const auto* io = s.get_executor().target<boost::asio::io_context::executor_type>();
+template <class Protocol>
+descriptor* of(stream_socket<Protocol>& s) noexcept {
+    const auto* io = s.get_executor().template target<boost::asio::io_context::executor_type>();
     if (io == nullptr || !io->running_in_this_thread())
         return nullptr;
-    return (s.*member(impl_tag{})).get_implementation().reactor_data_;
+    return (s.*member(typename impl_tag_of<Protocol>::type{})).get_implementation().reactor_data_;
 }
 
 inline bool& try_read_first(descriptor& d) noexcept {
@@ -108,7 +132,8 @@ inline unsigned int last_events(descriptor& d) noexcept {
 } // namespace detail
 
 // The reactor's "try a read first" flag of `s` (see detail::of()), or null.
-[[nodiscard]] inline bool* try_first_flag(tcp_socket& s) noexcept {
+template <class Protocol>
+[[nodiscard]] bool* try_first_flag(stream_socket<Protocol>& s) noexcept {
     detail::descriptor* d = detail::of(s);
     return d == nullptr ? nullptr : &detail::try_read_first(*d);
 }
@@ -116,7 +141,8 @@ inline unsigned int last_events(descriptor& d) noexcept {
 // Has the kernel report the peer's end of stream (EPOLLRDHUP) with the socket's events,
 // so note_empty() can tell. One epoll_ctl(2), the first time; false where
 // it cannot be done (another loop's socket, or the call failed).
-[[nodiscard]] inline bool watch_peer_close(tcp_socket& s) noexcept {
+template <class Protocol>
+[[nodiscard]] bool watch_peer_close(stream_socket<Protocol>& s) noexcept {
     detail::descriptor* d = detail::of(s);
     if (d == nullptr)
         return false;
@@ -136,10 +162,12 @@ inline unsigned int last_events(descriptor& d) noexcept {
 }
 #else
 inline constexpr bool available = false;
-[[nodiscard]] inline bool* try_first_flag(tcp_socket&) noexcept {
+template <class Protocol>
+[[nodiscard]] bool* try_first_flag(stream_socket<Protocol>&) noexcept {
     return nullptr;
 }
-[[nodiscard]] inline bool watch_peer_close(tcp_socket&) noexcept {
+template <class Protocol>
+[[nodiscard]] bool watch_peer_close(stream_socket<Protocol>&) noexcept {
     return false;
 }
 #endif
@@ -149,7 +177,8 @@ inline constexpr bool available = false;
 // bytes read; on 0 the caller's async_read_some() reads: on a socket marked empty it is
 // queued without trying and completes from the reactor's next event for the socket,
 // inline (on this thread, before the reactor runs again).
-[[nodiscard]] inline std::size_t read_now(tcp_socket& s, std::span<char> room) noexcept {
+template <class Protocol>
+[[nodiscard]] std::size_t read_now(stream_socket<Protocol>& s, std::span<char> room) noexcept {
     bool* flag = try_first_flag(s);
     if (flag == nullptr || !*flag)
         return 0;
@@ -175,7 +204,8 @@ inline constexpr bool available = false;
 // An end of stream that came after that report raises a report of its own, still to
 // come; so does one already there when this call starts the watch (epoll re-checks a
 // socket whose events are changed).
-inline void note_empty(tcp_socket& s) noexcept {
+template <class Protocol>
+void note_empty(stream_socket<Protocol>& s) noexcept {
 #if defined(QAIL_SOCKET_READINESS)
     detail::descriptor* d = detail::of(s);
     if (d == nullptr || !watch_peer_close(s))
