@@ -43,7 +43,9 @@ std::string peer_text(const tcp::endpoint& ep) {
     char* const end = text.data() + text.size();
     for (std::size_t i = 0; i < bytes.size(); ++i) {
         at = std::to_chars(at, end, bytes[i]).ptr;
-        *at++ = i + 1 < bytes.size() ? '.' : ':';
+        // Never false (21 characters at most), but GCC's -O3 cannot tell.
+        if (at != end)
+            *at++ = i + 1 < bytes.size() ? '.' : ':';
     }
     at = std::to_chars(at, end, ep.port()).ptr;
     return {text.data(), at};
