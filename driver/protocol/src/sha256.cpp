@@ -1,4 +1,5 @@
-// SHA-256, HMAC-SHA-256 and PBKDF2-HMAC-SHA-256 in portable C++ (no crypto library).
+// SHA-256, HMAC-SHA-256 and PBKDF2-HMAC-SHA-256 without a crypto library: portable C++,
+// and the x86 SHA extensions where the CPU has them.
 #include <qail/protocol/sha256.hpp>
 
 #include <algorithm>
