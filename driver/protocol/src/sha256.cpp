@@ -223,8 +223,7 @@ detail::sha256_block_function detail::sha256_block_in_use() noexcept {
 }
 
 void sha256::compress(const std::uint8_t* block) noexcept {
-    static const detail::sha256_block_function block_function = detail::sha256_block_in_use();
-    block_function(state_, block);
+    detail::sha256_block_in_use()(state_, block);
 }
 
 void sha256::update(std::span<const std::uint8_t> data) noexcept {

@@ -67,8 +67,9 @@ void sha256_block_portable(std::array<std::uint32_t, 8>& state, const std::uint8
 /// True when this CPU has the x86 SHA extensions (and SSSE3 and SSE4.1, which the code
 /// around them uses); always false on other architectures.
 [[nodiscard]] bool sha256_x86_available() noexcept;
-/// The block function on the x86 SHA extensions, about 40 times fewer instructions per
-/// block; call only where sha256_x86_available().
+/// The block function on the x86 SHA extensions (164 instructions against some 4,000,
+/// 52 against 238 ns per block on the CI machine); call only where
+/// sha256_x86_available().
 void sha256_block_x86(std::array<std::uint32_t, 8>& state, const std::uint8_t* block) noexcept;
 /// The block function sha256 uses in this process: the x86 one where available.
 [[nodiscard]] sha256_block_function sha256_block_in_use() noexcept;
