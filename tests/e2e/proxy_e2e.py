@@ -794,6 +794,114 @@ def malformed_clients_are_dropped_others_served():
             assert good.execute("SELECT 2").fetchone()[0] == 2
 
 
+def syn_recv_count(port):
+    """Connections to 127.0.0.1:`port` the kernel holds half-open on the listening side
+    (SYN_RECV in /proc/net/tcp): with TCP_DEFER_ACCEPT, those that have sent nothing."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if local == "0100007F:%04X" % port and state == "03":
+                n += 1
+    return n
+
+
+def startup_packet(user, database):
+    body = struct.pack("!I", 196608) + b"user\0" + user + b"\0database\0" + database + b"\0\0"
+    return struct.pack("!I", 4 + len(body)) + body
+
+
+@test
+def silent_connections_wait_in_the_kernel_until_they_speak():
+    # The listener defers accepts until the client's first bytes (TCP_DEFER_ACCEPT): a
+    # connection that has sent nothing stays half-open in the kernel, is no session and
+    # does not count against max_client_conn; once it sends its startup packet it is
+    # accepted and logs in.
+    with Proxy(extra="  max_client_conn: 1") as p:
+        silent = [raw_client(p) for _ in range(3)]
+        try:
+            deadline = time.monotonic() + 5
+            while syn_recv_count(p.port) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert syn_recv_count(p.port) == 3, "the silent connections were accepted"
+            with p.connect("carol") as c:
+                assert c.execute("SELECT 1").fetchone()[0] == 1
+            s = silent[0]
+            s.sendall(startup_packet(b"carol", b"appdb"))
+            types = read_until_ready(s)
+            assert types[0] == "R" and types[-1] == "Z", types
+            s.sendall(pg_message(b"Q", b"SELECT 42\0"))
+            assert read_until_ready(s) == ["T", "D", "C", "Z"]
+            assert syn_recv_count(p.port) == 2
+        finally:
+            for s in silent:
+                s.close()
+
+
+@test
+def clients_that_do_not_log_in_in_time_are_closed():
+    # client_login_timeout_ms: a client that sent half a startup packet and one that
+    # stalls in the SCRAM exchange are closed once it has passed (not before), while a
+    # client that logged in before them stays connected past it.
+    with Proxy(extra="  client_login_timeout_ms: 700") as p:
+        with p.connect("alice") as good:
+            started = time.monotonic()
+            half = raw_client(p)
+            half.sendall(startup_packet(b"carol", b"appdb")[:9])
+            stalled = raw_client(p)
+            stalled.sendall(startup_packet(b"alice", b"appdb"))
+            stalled.settimeout(5)
+            first = stalled.recv(5)
+            assert first[:1] == b"R", first  # AuthenticationSASL; no answer follows
+            try:
+                for s in (half, stalled):
+                    read_until_closed(s)
+                assert time.monotonic() - started >= 0.6, "closed before the timeout"
+            finally:
+                half.close()
+                stalled.close()
+            assert good.execute("SELECT 1").fetchone()[0] == 1
+        log = p.read_log()
+        assert log.count("not logged in after 700 ms (client_login_timeout_ms)") == 2, log[-2000:]
+
+
+@test
+def max_client_conn_refuses_with_53300_until_a_client_leaves():
+    # With max_client_conn clients connected, a new one gets FATAL 53300 "too many clients
+    # already", whether it starts with an SSLRequest or not and over TCP or the Unix
+    # socket; every time (the error is not lost to a reset of the connection); the
+    # connected ones carry on, and once one leaves a new client gets in.
+    with Proxy(extra="  max_client_conn: 2") as p:
+        a = p.connect("carol")
+        b = p.connect("alice")
+        try:
+            for sslmode in ["disable", "prefer"] * 10:
+                expect_connect_error(lambda: p.connect("carol", sslmode=sslmode),
+                                     "too many clients already")
+            expect_connect_error(lambda: p.connect("carol", host=p.dir),
+                                 "too many clients already")
+            assert a.execute("SELECT 1").fetchone()[0] == 1
+            assert b.execute("SELECT current_setting('app.current_tenant_id')").fetchone()[0] \
+                == "acme"
+            assert "max_client_conn (2) reached" in p.read_log()
+            b.close()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with p.connect("carol") as c:
+                        assert c.execute("SELECT 2").fetchone()[0] == 2
+                    break
+                except psycopg.OperationalError as e:
+                    assert "too many clients already" in str(e), str(e)
+                    assert time.monotonic() < deadline, "no room after a client left"
+                    time.sleep(0.05)
+        finally:
+            a.close()
+            b.close()
+
+
 @test
 def oversized_message_after_login_is_refused():
     with Proxy() as p:

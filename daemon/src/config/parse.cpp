@@ -558,7 +558,8 @@ config parse_config(const expanded_text& text, error_sink& errors, source_map& w
         {"client_idle_timeout_ms", r.duration(lim.client_idle_timeout, max_duration_ms)},
         {"shutdown_timeout_ms", r.duration(lim.shutdown_timeout, max_duration_ms)},
         {"max_message_bytes", r.size(lim.max_message_bytes, 1024, std::size_t{1} << 30)},
-        {"auth_failure_delay_ms", r.duration(lim.auth_failure_delay, 60000)}};
+        {"auth_failure_delay_ms", r.duration(lim.auth_failure_delay, 60000)},
+        {"client_login_timeout_ms", r.duration(lim.client_login_timeout, max_duration_ms)}};
     const field root_fields[] = {
         {"workers", r.size(cfg.workers, 1, 256)},
         {"listen", section(listen_fields)},

@@ -19,9 +19,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <thread>
 
 namespace qail::proxy {
@@ -49,6 +54,26 @@ std::string peer_text(const tcp::endpoint& ep) {
     }
     at = std::to_chars(at, end, ep.port()).ptr;
     return {text.data(), at};
+}
+
+// The kernel completes a TCP handshake on the listener but wakes the accept only when the
+// client's first bytes (its startup packet: a PostgreSQL client always speaks first) are
+// there, so the session's first read finds them instead of failing with EAGAIN and
+// waiting, and connections that never speak (port probes, scanners) never reach a
+// session. After defer_accept_seconds without data the kernel hands the connection over
+// anyway (Linux rounds the time up to its SYN-ACK retransmission schedule). Where the
+// option does not exist, or is refused, accepts are as before.
+constexpr int defer_accept_seconds = 45;
+
+void defer_accept_until_data(asio::ip::tcp::acceptor& a) {
+#if defined(TCP_DEFER_ACCEPT)
+    const int seconds = defer_accept_seconds;
+    if (::setsockopt(a.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) !=
+        0)
+        spdlog::debug("TCP_DEFER_ACCEPT refused: {}", std::strerror(errno));
+#else
+    (void)a;
+#endif
 }
 
 // A worker's event loop, shut down (its pending handlers and coroutines destroyed) apart
@@ -115,20 +140,25 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
         return *ctx;
     }
 
-    bool admit(const std::string& peer) {
+    // Whether max_client_conn is reached: the client's session then answers its startup
+    // packet with FATAL 53300 (session_context::over_limit) rather than refusing it at
+    // once, so that a client that starts with an SSLRequest reads the error (libpq does
+    // not show an error that answers an SSLRequest) and the packet it sent is read before
+    // the close (a close with unread data resets the connection, and the error with it).
+    bool over_limit(const std::string& peer) {
         const auto cfg = state->current();
         if (state->session_count() >= cfg->limits.max_client_conn) {
             spdlog::warn("client {} refused: max_client_conn ({}) reached", peer,
                          cfg->limits.max_client_conn);
-            return false;
+            return true;
         }
-        return true;
+        return false;
     }
 
     template <class Socket>
     void start_session(Socket socket, std::string peer) {
         auto ex = socket.get_executor();
-        session_context ctx{state, current_tls()};
+        session_context ctx{state, current_tls(), over_limit(peer)};
         asio::co_spawn(ex,
                        run_client_session(std::move(ctx), client_stream(std::move(socket)), peer),
                        [peer](std::exception_ptr e) {
@@ -143,24 +173,6 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
                        });
     }
 
-    // Too many clients: a FATAL 53300 in the protocol's terms, then close.
-    template <class Socket>
-    static void refuse(Socket socket) {
-        auto s = std::make_shared<Socket>(std::move(socket));
-        auto msg = std::make_shared<std::string>();
-        msg->push_back('E');
-        const std::string body = std::string("SFATAL") + '\0' + "VFATAL" + '\0' + "C53300" + '\0' +
-                                 "Mtoo many clients already (max_client_conn)" + '\0' + '\0';
-        const auto len = static_cast<std::uint32_t>(body.size() + 4);
-        for (int shift = 24; shift >= 0; shift -= 8)
-            msg->push_back(static_cast<char>((len >> shift) & 0xFFU));
-        msg->append(body);
-        asio::async_write(*s, asio::buffer(*msg), [s, msg](boost::system::error_code, std::size_t) {
-            boost::system::error_code ignored;
-            s->close(ignored);
-        });
-    }
-
     void accept_tcp(tcp::acceptor& acceptor) {
         auto self = shared_from_this();
         auto& worker = pick_worker();
@@ -173,10 +185,7 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
                                       socket.set_option(tcp::no_delay(true), e2);
                                       const auto ep = socket.remote_endpoint(e2);
                                       std::string peer = e2 ? "?" : peer_text(ep);
-                                      if (self->admit(peer))
-                                          self->start_session(std::move(socket), std::move(peer));
-                                      else
-                                          refuse(std::move(socket));
+                                      self->start_session(std::move(socket), std::move(peer));
                                   } else {
                                       spdlog::warn("accept failed: {}", ec.message());
                                   }
@@ -192,10 +201,7 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
             if (ec == asio::error::operation_aborted || !self->unix_acceptor->is_open())
                 return;
             if (!ec) {
-                if (self->admit("unix"))
-                    self->start_session(std::move(socket), "unix");
-                else
-                    refuse(std::move(socket));
+                self->start_session(std::move(socket), "unix");
             }
             self->accept_unix();
         });
@@ -256,6 +262,8 @@ void proxy_server::start() {
                 a->set_option(tcp::acceptor::reuse_address(true), ec);
             if (!ec && endpoint.address().is_v6() && ep.host.empty())
                 a->set_option(asio::ip::v6_only(false), ec);
+            if (!ec)
+                defer_accept_until_data(*a);
             if (!ec)
                 a->bind(endpoint, ec);
             if (ec)

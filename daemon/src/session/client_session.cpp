@@ -158,9 +158,29 @@ asio::awaitable<void> session::fatal(std::string_view sqlstate, std::string_view
     closing_ = true;
 }
 
+void session::start_login_timer(std::chrono::milliseconds limit) {
+    login_timer_ = std::make_unique<asio::steady_timer>(executor_, limit);
+    login_timer_->async_wait([weak = weak_from_this(), limit](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self)
+            return;
+        spdlog::warn("client {}: not logged in after {} ms (client_login_timeout_ms); closed",
+                     self->peer_, limit.count());
+        self->close_reason_ = "client_login_timeout";
+        self->stream_.close(); // the login's pending read or write ends with an error
+    });
+}
+
 asio::awaitable<void> session::run() {
     set_state(client_state::authenticating);
+    const auto login_limit = ctx_.state->current()->limits.client_login_timeout;
+    if (login_limit.count() > 0)
+        start_login_timer(login_limit);
     const bool ok = co_await startup();
+    if (login_timer_) {
+        login_timer_->cancel();
+        login_timer_.reset();
+    }
     if (ok) {
         const auto cfg = ctx_.state->current();
         const auto idle = cfg->limits.client_idle_timeout;
@@ -210,13 +230,17 @@ asio::awaitable<bool> session::startup() {
         if (d.needs_more()) {
             if (buf.size() < have + d.need)
                 buf.resize(have + std::max<std::size_t>(d.need, 512));
-            auto [ec, n] =
-                co_await stream_.read_some(asio::buffer(buf.data() + have, buf.size() - have));
+            const std::size_t room = buf.size() - have;
+            auto [ec, n] = co_await stream_.read_some(asio::buffer(buf.data() + have, room));
             if (ec) {
                 if (have > 0)
                     spdlog::info("client {}: left during startup ({})", peer_, ec.message());
                 co_return false;
             }
+            // Found empty: what the client sends next answers what the proxy sends now, so
+            // the next read waits for it rather than trying first (socket_readiness.hpp).
+            if (n < room)
+                stream_.note_empty();
             have += n;
             continue;
         }
@@ -273,6 +297,10 @@ asio::awaitable<bool> session::startup() {
             co_await fatal("28000", "this server accepts only TLS connections (sslmode=require)");
             co_return false;
         }
+        if (ctx_.over_limit) {
+            co_await fatal("53300", "too many clients already (max_client_conn)");
+            co_return false;
+        }
         co_return co_await authenticate(sm);
     }
 }
@@ -300,10 +328,12 @@ asio::awaitable<std::optional<std::string>> session::read_auth_response() {
             co_return body;
         }
         make_room(rx_, rx_begin_, rx_end_, unread.size() + d.need);
-        auto [ec, n] =
-            co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_));
+        const std::size_t room = rx_.size() - rx_end_;
+        auto [ec, n] = co_await stream_.read_some(asio::buffer(rx_.data() + rx_end_, room));
         if (ec)
             co_return std::nullopt;
+        if (n < room)
+            stream_.note_empty(); // as in startup()
         rx_end_ += n;
     }
 }

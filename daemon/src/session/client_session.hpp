@@ -16,6 +16,9 @@ struct session_context {
     std::shared_ptr<shared_state> state;
     /// Client-facing TLS; null when tls: is not configured.
     std::shared_ptr<boost::asio::ssl::context> tls;
+    /// max_client_conn was reached at the accept: the client's startup (SSLRequest, TLS,
+    /// a CancelRequest all as usual) is answered with FATAL 53300 instead of a login.
+    bool over_limit = false;
 };
 
 /// Runs a client connection to its end. Never throws: failures are logged and close

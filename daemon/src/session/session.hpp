@@ -88,6 +88,8 @@ private:
     asio::awaitable<bool> authenticate(const proto::startup_message& sm);
     asio::awaitable<bool> greet(std::string& out);
     asio::awaitable<std::optional<std::string>> read_auth_response();
+    // Ends the login of a client that is not logged in `limit` after the accept.
+    void start_login_timer(std::chrono::milliseconds limit);
 
     // --- relaying ---
     asio::awaitable<void> client_loop();
@@ -193,7 +195,8 @@ private:
     bool skip_until_sync_ = false; // after a failed link, drop messages until Sync
     char last_status_ = 'I';
     bool closing_ = false;
-    clock::time_point last_activity_ = clock::now(); // last client message or ReadyForQuery
+    std::unique_ptr<asio::steady_timer> login_timer_; // client_login_timeout, until logged in
+    clock::time_point last_activity_ = clock::now();  // last client message or ReadyForQuery
     std::string close_reason_; // for the disconnect log line: the first cause recorded
     std::optional<asio::steady_timer> idle_timer_; // the idle watchdog's, when running
     clock::time_point linked_at_{};

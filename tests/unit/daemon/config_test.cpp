@@ -136,6 +136,7 @@ TEST_CASE("config: defaults and values land in the right fields") {
     CHECK(c.http.jwt.leeway == std::chrono::seconds{30});
     CHECK(c.limits.query_wait_timeout == std::chrono::milliseconds{120000});
     CHECK(c.limits.max_message_bytes == 64u * 1024 * 1024);
+    CHECK(c.limits.client_login_timeout == std::chrono::milliseconds{60000});
     CHECK(c.log_level == "info");
     CHECK(c.find_database("appdb") == &db);
     CHECK(c.find_database("other") == nullptr);
@@ -184,6 +185,7 @@ TEST_CASE("config: the full corpus file sets every field") {
     CHECK(c.http.allowed_tables == std::vector<std::string>{"orders", "customers"});
     CHECK(c.admin.token == "admin-token-value");
     CHECK(c.limits.auth_failure_delay == std::chrono::milliseconds{0});
+    CHECK(c.limits.client_login_timeout == std::chrono::milliseconds{15000});
     CHECK(c.limits.client_idle_timeout == std::chrono::milliseconds{600000});
     CHECK(c.log_level == "debug");
 }

@@ -111,6 +111,8 @@ struct limits_config {
     std::chrono::milliseconds shutdown_timeout{30000};
     std::size_t max_message_bytes = 64 * 1024 * 1024;  ///< largest client message
     std::chrono::milliseconds auth_failure_delay{250}; ///< before reporting a failed login
+    /// From the accept to the end of the login (startup, TLS, authentication); 0: none.
+    std::chrono::milliseconds client_login_timeout{60000};
 };
 
 struct config {
