@@ -872,7 +872,8 @@ def max_client_conn_refuses_with_53300_until_a_client_leaves():
     # With max_client_conn clients connected, a new one gets FATAL 53300 "too many clients
     # already", whether it starts with an SSLRequest or not and over TCP or the Unix
     # socket; every time (the error is not lost to a reset of the connection); the
-    # connected ones carry on, and once one leaves a new client gets in.
+    # connected ones carry on, their cancel requests work, and once one leaves a new
+    # client gets in.
     with Proxy(extra="  max_client_conn: 2") as p:
         a = p.connect("carol")
         b = p.connect("alice")
@@ -886,6 +887,29 @@ def max_client_conn_refuses_with_53300_until_a_client_leaves():
             assert b.execute("SELECT current_setting('app.current_tenant_id')").fetchone()[0] \
                 == "acme"
             assert "max_client_conn (2) reached" in p.read_log()
+            # A cancel request is a connection of its own: it still reaches the backend.
+            result = {}
+
+            def sleeper():
+                try:
+                    a.execute("SELECT pg_sleep(31)")
+                    result["err"] = None
+                except psycopg.Error as e:
+                    result["err"] = e.sqlstate
+
+            th = threading.Thread(target=sleeper)
+            th.start()
+            deadline = time.monotonic() + 10
+            with admin_conn() as adm:
+                while adm.execute("SELECT count(*) FROM pg_stat_activity WHERE query = "
+                                  "'SELECT pg_sleep(31)' AND state = 'active'").fetchone()[0] == 0:
+                    assert time.monotonic() < deadline, "the sleep never started"
+                    time.sleep(0.05)
+            t_cancel = time.monotonic()
+            a.cancel()
+            th.join(15)
+            assert result.get("err") == "57014", result
+            assert time.monotonic() - t_cancel < 2.0
             b.close()
             deadline = time.monotonic() + 10
             while True:
