@@ -8,7 +8,6 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -157,20 +156,9 @@ struct proxy_server::impl : std::enable_shared_from_this<proxy_server::impl> {
 
     template <class Socket>
     void start_session(Socket socket, std::string peer) {
-        auto ex = socket.get_executor();
-        session_context ctx{state, current_tls(), over_limit(peer)};
-        asio::co_spawn(ex,
-                       run_client_session(std::move(ctx), client_stream(std::move(socket)), peer),
-                       [peer](std::exception_ptr e) {
-                           if (!e)
-                               return;
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const std::exception& ex2) {
-                               spdlog::error("client {}: session ended with an exception: {}", peer,
-                                             ex2.what());
-                           }
-                       });
+        const asio::any_io_executor ex = socket.get_executor();
+        start_client_session({state, current_tls(), over_limit(peer)},
+                             client_stream(std::move(socket)), std::move(peer), ex);
     }
 
     void accept_tcp(tcp::acceptor& acceptor) {

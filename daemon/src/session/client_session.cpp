@@ -171,12 +171,27 @@ void session::start_login_timer(std::chrono::milliseconds limit) {
     });
 }
 
+// The session's life. Its coroutine frame lives as long as the client does, so the work
+// around the two awaits is in plain functions: GCC gives a coroutine frame room for every
+// temporary of its body, awaited across or not (about 3 KiB here before), per client.
 asio::awaitable<void> session::run() {
+    begin_login();
+    // Its own statement: GCC 12's -O3 build crashed with the await inside end_login()'s
+    // argument list.
+    const bool ok = co_await startup();
+    if (end_login(ok))
+        co_await client_loop();
+    finish();
+}
+
+void session::begin_login() {
     set_state(client_state::authenticating);
     const auto login_limit = ctx_.state->current()->limits.client_login_timeout;
     if (login_limit.count() > 0)
         start_login_timer(login_limit);
-    const bool ok = co_await startup();
+}
+
+bool session::end_login(bool ok) {
     if (login_timer_) {
         login_timer_->cancel();
         login_timer_.reset();
@@ -185,11 +200,13 @@ asio::awaitable<void> session::run() {
         const auto cfg = ctx_.state->current();
         const auto idle = cfg->limits.client_idle_timeout;
         const auto idle_txn = cfg->limits.idle_transaction_timeout;
-        if (idle.count() > 0 || idle_txn.count() > 0) {
+        if (idle.count() > 0 || idle_txn.count() > 0)
             asio::co_spawn(executor_, idle_watchdog(idle, idle_txn), asio::detached);
-        }
-        co_await client_loop();
     }
+    return ok;
+}
+
+void session::finish() {
     closing_ = true;
     if (idle_timer_)
         idle_timer_->cancel();
@@ -511,16 +528,20 @@ asio::awaitable<bool> session::greet(std::string& out) {
 
 } // namespace detail
 
-boost::asio::awaitable<void> run_client_session(session_context ctx, client_stream stream,
-                                                std::string peer) {
-    auto ex = co_await boost::asio::this_coro::executor;
-    auto s =
-        std::make_shared<detail::session>(std::move(ctx), std::move(stream), std::move(peer), ex);
-    try {
-        co_await s->run();
-    } catch (const std::exception& e) {
-        spdlog::error("client session failed: {}", e.what());
-    }
+void start_client_session(session_context ctx, client_stream stream, std::string peer,
+                          const boost::asio::any_io_executor& ex) {
+    auto s = std::make_shared<detail::session>(std::move(ctx), std::move(stream), peer, ex);
+    // The completion handler owns the session (its coroutine holds only `this`): no
+    // coroutine frame of a wrapper lives beside the session's own for the client's life.
+    boost::asio::co_spawn(ex, s->run(), [s, peer = std::move(peer)](std::exception_ptr e) {
+        if (!e)
+            return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& failure) {
+            spdlog::error("client {}: session ended with an exception: {}", peer, failure.what());
+        }
+    });
 }
 
 } // namespace qail::proxy

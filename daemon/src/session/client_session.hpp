@@ -21,9 +21,9 @@ struct session_context {
     bool over_limit = false;
 };
 
-/// Runs a client connection to its end. Never throws: failures are logged and close
-/// only this client.
-boost::asio::awaitable<void> run_client_session(session_context ctx, client_stream stream,
-                                                std::string peer);
+/// Starts a client connection's session on `ex` (the socket's executor), which runs it to
+/// its end. Failures are logged and close only this client.
+void start_client_session(session_context ctx, client_stream stream, std::string peer,
+                          const boost::asio::any_io_executor& ex);
 
 } // namespace qail::proxy

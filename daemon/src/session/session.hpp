@@ -84,6 +84,9 @@ public:
 
 private:
     // --- startup and login ---
+    void begin_login();
+    bool end_login(bool ok); // ok, after the login's timer is stopped and the idle watch set
+    void finish();           // closes the client and returns what it held
     asio::awaitable<bool> startup();
     asio::awaitable<bool> authenticate(const proto::startup_message& sm);
     asio::awaitable<bool> greet(std::string& out);
