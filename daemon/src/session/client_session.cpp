@@ -162,7 +162,9 @@ void session::start_login_timer(std::chrono::milliseconds limit) {
     login_timer_ = std::make_unique<asio::steady_timer>(executor_, limit);
     login_timer_->async_wait([weak = weak_from_this(), limit](boost::system::error_code ec) {
         auto self = weak.lock();
-        if (ec || !self)
+        // login_timer_ is gone once the login has ended: an expiry already queued when
+        // it ended (cancel() cannot recall that) must not close a logged-in client.
+        if (ec || !self || !self->login_timer_)
             return;
         spdlog::warn("client {}: not logged in after {} ms (client_login_timeout_ms); closed",
                      self->peer_, limit.count());
@@ -173,7 +175,7 @@ void session::start_login_timer(std::chrono::milliseconds limit) {
 
 // The session's life. Its coroutine frame lives as long as the client does, so the work
 // around the two awaits is in plain functions: GCC gives a coroutine frame room for every
-// temporary of its body, awaited across or not (about 3 KiB here before), per client.
+// temporary of its body, awaited across or not.
 asio::awaitable<void> session::run() {
     begin_login();
     // Its own statement: GCC 12's -O3 build crashed with the await inside end_login()'s
