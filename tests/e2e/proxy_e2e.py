@@ -667,37 +667,40 @@ def psql_multi_statement_copy_and_errors():
         assert r.returncode == 0
 
 
+def cancel_stops_a_sleep(conn, seconds):
+    """Runs `SELECT pg_sleep(seconds)` on `conn` in a thread, cancels it (psycopg's
+    cancel(): a CancelRequest on a connection of its own) once the server runs it, and
+    checks that it ends with 57014 within 2 s."""
+    sql = "SELECT pg_sleep(%d)" % seconds
+    result = {}
+
+    def sleeper():
+        try:
+            conn.execute(sql)
+            result["err"] = None
+        except psycopg.Error as e:
+            result["err"] = e.sqlstate
+
+    th = threading.Thread(target=sleeper)
+    th.start()
+    deadline = time.monotonic() + 10
+    with admin_conn() as adm:
+        while adm.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s "
+                          "AND state = 'active'", [sql]).fetchone()[0] == 0:
+            assert time.monotonic() < deadline, "the sleep never started"
+            time.sleep(0.05)
+    t_cancel = time.monotonic()
+    conn.cancel()
+    th.join(15)
+    assert result.get("err") == "57014", result
+    assert time.monotonic() - t_cancel < 2.0
+
+
 @test
 def cancel_reaches_the_right_backend():
     with Proxy(workers=2) as p:
         with p.connect("alice") as a, p.connect("bob") as b:
-            result = {}
-
-            def sleeper():
-                t0 = time.time()
-                try:
-                    a.execute("SELECT pg_sleep(30)")
-                    result["err"] = None
-                except psycopg.Error as e:
-                    result["err"] = e.sqlstate
-                result["t"] = time.time() - t0
-
-            th = threading.Thread(target=sleeper)
-            th.start()
-            # Wait until the sleep is running on the server.
-            deadline = time.time() + 10
-            with admin_conn() as adm:
-                while time.time() < deadline:
-                    n = adm.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' "
-                                    "AND state = 'active'").fetchone()[0]
-                    if n:
-                        break
-                    time.sleep(0.05)
-            t_cancel = time.time()
-            a.cancel()
-            th.join(15)
-            assert result.get("err") == "57014", result
-            assert time.time() - t_cancel < 2.0
+            cancel_stops_a_sleep(a, 30)
             assert b.execute("SELECT 1").fetchone()[0] == 1
             assert a.execute("SELECT 2").fetchone()[0] == 2
 
@@ -888,28 +891,7 @@ def max_client_conn_refuses_with_53300_until_a_client_leaves():
                 == "acme"
             assert "max_client_conn (2) reached" in p.read_log()
             # A cancel request is a connection of its own: it still reaches the backend.
-            result = {}
-
-            def sleeper():
-                try:
-                    a.execute("SELECT pg_sleep(31)")
-                    result["err"] = None
-                except psycopg.Error as e:
-                    result["err"] = e.sqlstate
-
-            th = threading.Thread(target=sleeper)
-            th.start()
-            deadline = time.monotonic() + 10
-            with admin_conn() as adm:
-                while adm.execute("SELECT count(*) FROM pg_stat_activity WHERE query = "
-                                  "'SELECT pg_sleep(31)' AND state = 'active'").fetchone()[0] == 0:
-                    assert time.monotonic() < deadline, "the sleep never started"
-                    time.sleep(0.05)
-            t_cancel = time.monotonic()
-            a.cancel()
-            th.join(15)
-            assert result.get("err") == "57014", result
-            assert time.monotonic() - t_cancel < 2.0
+            cancel_stops_a_sleep(a, 31)
             b.close()
             deadline = time.monotonic() + 10
             while True:
