@@ -3,6 +3,7 @@
 
 #include <qail/client/send_now.hpp>
 #include <qail/proxy/socket_readiness.hpp>
+#include <qail/proxy/tls_socket.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -10,7 +11,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
@@ -24,7 +25,6 @@ class client_stream {
 public:
     using tcp = boost::asio::ip::tcp;
     using unix_socket = boost::asio::local::stream_protocol::socket;
-    using tls_stream = boost::asio::ssl::stream<tcp::socket>;
 
     explicit client_stream(tcp::socket s) : s_(std::move(s)) {}
     explicit client_stream(unix_socket s) : s_(std::move(s)) {}
@@ -41,7 +41,7 @@ public:
                 else if (auto* u = std::get_if<unix_socket>(&s_))
                     u->async_read_some(buf, std::move(handler));
                 else
-                    std::get<std::unique_ptr<tls_stream>>(s_)->async_read_some(buf,
+                    std::get<std::unique_ptr<tls_socket>>(s_)->async_read_some(buf,
                                                                                std::move(handler));
             },
             token, b);
@@ -57,22 +57,21 @@ public:
                 else if (auto* u = std::get_if<unix_socket>(&s_))
                     boost::asio::async_write(*u, buf, std::move(handler));
                 else
-                    boost::asio::async_write(*std::get<std::unique_ptr<tls_stream>>(s_), buf,
-                                             std::move(handler));
+                    std::get<std::unique_ptr<tls_socket>>(s_)->async_write(buf, std::move(handler));
             },
             token, b);
     }
 
-    /// One non-blocking send on a plain socket: the bytes it took (0 over TLS, or when
-    /// the socket buffer is full); async_write() the rest.
+    /// What the socket takes now, without waiting: the bytes taken (0 when its buffer is
+    /// full); async_write() the rest, and nothing else before it (over TLS a record of
+    /// those bytes may be half sent).
     [[nodiscard]] std::size_t write_now(boost::asio::const_buffer b,
                                         boost::system::error_code& ec) {
         if (auto* t = std::get_if<tcp::socket>(&s_))
             return client::send_now(*t, b, ec);
         if (auto* u = std::get_if<unix_socket>(&s_))
             return client::send_now(*u, b, ec);
-        ec = {};
-        return 0;
+        return std::get<std::unique_ptr<tls_socket>>(s_)->write_now(b, ec);
     }
 
     /// co_await it for a tuple (error_code, bytes). Deferred rather than use_awaitable:
@@ -91,11 +90,10 @@ public:
         auto* t = std::get_if<tcp::socket>(&s_);
         if (t == nullptr)
             co_return boost::asio::error::operation_not_supported;
-        auto stream = std::make_unique<tls_stream>(std::move(*t), ctx);
+        auto stream = std::make_unique<tls_socket>(std::move(*t), ctx.native_handle());
+        tls_socket& ts = *stream;
         s_ = std::move(stream);
-        auto& ts = *std::get<std::unique_ptr<tls_stream>>(s_);
-        auto [ec] = co_await ts.async_handshake(boost::asio::ssl::stream_base::server,
-                                                boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec] = co_await ts.async_handshake(boost::asio::as_tuple(boost::asio::use_awaitable));
         co_return ec;
     }
 
@@ -121,7 +119,7 @@ public:
             false);
     }
     [[nodiscard]] SSL* ssl() noexcept {
-        auto* p = std::get_if<std::unique_ptr<tls_stream>>(&s_);
+        auto* p = std::get_if<std::unique_ptr<tls_socket>>(&s_);
         return p != nullptr ? (*p)->native_handle() : nullptr;
     }
     /// Bytes already received on the plain socket (before a TLS handshake they would be
@@ -139,8 +137,8 @@ public:
             t->close(ignored);
         else if (auto* u = std::get_if<unix_socket>(&s_))
             u->close(ignored);
-        else if (auto* p = std::get_if<std::unique_ptr<tls_stream>>(&s_); p && *p)
-            (*p)->lowest_layer().close(ignored);
+        else if (auto* p = std::get_if<std::unique_ptr<tls_socket>>(&s_); p && *p)
+            (*p)->close();
     }
 
 private:
@@ -153,7 +151,7 @@ private:
         return over_tls;
     }
 
-    std::variant<tcp::socket, unix_socket, std::unique_ptr<tls_stream>> s_;
+    std::variant<tcp::socket, unix_socket, std::unique_ptr<tls_socket>> s_;
 };
 
 } // namespace qail::proxy
