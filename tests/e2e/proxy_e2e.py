@@ -724,6 +724,14 @@ def terminated_backend_affects_only_its_client():
             assert a2.execute("SELECT 3").fetchone()[0] == 3
 
 
+def expect_closed(s, who):
+    """The proxy closes `s` (within its timeout) without sending anything more."""
+    try:
+        assert s.recv(4096) == b"", "bytes sent to %s before the close" % who
+    except socket.timeout:
+        raise AssertionError("the proxy did not close %s" % who)
+
+
 @test
 def half_closed_client_is_answered_then_closed():
     # A client that sends its last query and shuts its side at once (data and end of
@@ -736,14 +744,43 @@ def half_closed_client_is_answered_then_closed():
             s.sendall(pg_message(b"Q", b"SELECT 42\0"))
             s.shutdown(socket.SHUT_WR)
             assert read_until_ready(s) == ["T", "D", "C", "Z"]
-            try:
-                assert s.recv(4096) == b"", "bytes after the answer"
-            except socket.timeout:
-                raise AssertionError("the proxy did not close a half-closed client")
+            expect_closed(s, "a half-closed client")
             s.close()
             c.close()
         with p.connect("bob") as b:
             assert b.execute("SELECT 1").fetchone()[0] == 1
+
+
+@test
+def clients_that_pause_are_served_after_waiting_without_a_buffer():
+    # A client quiet for 100 ms or more is waited for without its read buffer (it goes
+    # back to the worker's spares). Whatever comes after such a wait must be read whole:
+    # a query in pieces with pauses between them, two queries in one send, a message
+    # larger than the first buffer, and the end of stream (over TCP and the Unix socket).
+    with Proxy(workers=1) as p:
+        for host in ("127.0.0.1", p.dir):
+            c, s = raw_session(p, host=host)
+            for _ in range(2):
+                time.sleep(0.15)
+                q = pg_message(b"Q", b"SELECT 42\0")
+                for piece in (q[:1], q[1:7], q[7:]):
+                    s.sendall(piece)
+                    time.sleep(0.15)
+                assert read_messages(s, ["T", "D", "C", "Z"])[1].endswith(b"42")
+            time.sleep(0.15)
+            s.sendall(pg_message(b"Q", b"SELECT 1\0") + pg_message(b"Q", b"SELECT 2\0"))
+            bodies = read_messages(s, ["T", "D", "C", "Z"] * 2)
+            assert bodies[1].endswith(b"1") and bodies[5].endswith(b"2")
+            time.sleep(0.15)
+            big = b"SELECT length('" + b"x" * 20000 + b"')\0"
+            s.sendall(pg_message(b"Q", big))
+            assert read_messages(s, ["T", "D", "C", "Z"])[1].endswith(b"20000")
+            time.sleep(0.15)
+            s.sendall(pg_message(b"X"))
+            s.shutdown(socket.SHUT_WR)
+            expect_closed(s, "a client that left while idle")
+            s.close()
+            c.close()
 
 
 def raw_client(p):

@@ -109,6 +109,39 @@ public:
     [[nodiscard]] std::size_t read_now(std::span<char> room) noexcept {
         return on_plain([room](auto& s) { return readiness::read_now(s, room); }, std::size_t{0});
     }
+    /// Whether the plain socket is known to hold nothing to read (the last read found it
+    /// empty and no event has come since): a wait_readable() then ends at the kernel's
+    /// next event for it. False over TLS and where readiness is not tracked.
+    [[nodiscard]] bool known_empty() noexcept {
+        return on_plain(
+            [](auto& s) {
+                const bool* flag = readiness::try_first_flag(s);
+                return flag != nullptr && !*flag;
+            },
+            false);
+    }
+    /// Waits until the socket has something to read (data, end of stream, an error):
+    /// handler(error_code). Only after known_empty() (over TLS, OpenSSL may hold
+    /// decrypted bytes the socket does not show).
+    template <typename Token>
+    auto async_wait_readable(Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this](auto handler) {
+                if (auto* t = std::get_if<tcp::socket>(&s_))
+                    t->async_wait(tcp::socket::wait_read, std::move(handler));
+                else if (auto* u = std::get_if<unix_socket>(&s_))
+                    u->async_wait(unix_socket::wait_read, std::move(handler));
+                else
+                    std::get<std::unique_ptr<tls_socket>>(s_)->socket().async_wait(
+                        tcp::socket::wait_read, std::move(handler));
+            },
+            token);
+    }
+    /// co_await it for a tuple (error_code), without a coroutine frame (as read_some()).
+    auto wait_readable() {
+        return async_wait_readable(boost::asio::as_tuple(boost::asio::deferred));
+    }
+
     /// readiness::note_empty() of the plain socket.
     void note_empty() noexcept {
         (void)on_plain(

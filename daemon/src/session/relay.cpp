@@ -198,8 +198,23 @@ asio::awaitable<void> session::client_loop() {
             n = rx_end_ - rx_begin_; // counted below as if read now
             rx_end_ = rx_begin_;
         } else {
-            const std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
+            std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
             n = plain ? stream_.read_now(rx_room) : 0;
+            if (n == 0 && wait_unbuffered_ && rx_end_ == 0 && rx_.size() == first_chunk &&
+                stream_.known_empty()) {
+                // Nothing unread, nothing to read, and a client that keeps the proxy
+                // waiting: wait for the socket without the buffer, which goes to the
+                // thread's spares meanwhile (an idle client holds none; it takes a spare
+                // when it speaks). Not for a busy client: Asio re-arms the socket in epoll
+                // for such a wait, a system call, where a read waits for free.
+                rx_.release();
+                auto [ec] = co_await stream_.wait_readable();
+                rx_.resize(first_chunk);
+                if (ec)
+                    co_return;
+                rx_room = {rx_.data(), rx_.size()};
+                n = stream_.read_now(rx_room);
+            }
             if (n == 0) {
                 auto [ec, got] =
                     co_await stream_.read_some(asio::buffer(rx_room.data(), rx_room.size()));
@@ -215,7 +230,9 @@ asio::awaitable<void> session::client_loop() {
         if (rx_end_ + n == rx_.size() && rx_.size() < read_chunk)
             rx_.resize(rx_.size() * 2);
         rx_end_ += n;
-        last_activity_ = event_at_ = clock::now();
+        const auto read_at = clock::now();
+        wait_unbuffered_ = read_at - last_activity_ >= unbuffered_after;
+        last_activity_ = event_at_ = read_at;
         ctx_.state->metrics().bytes(true, n);
         std::shared_ptr<pool::pooled_connection> target;
         for (;;) {

@@ -186,6 +186,11 @@ private:
     // Client input buffer.
     read_buffer rx_;
     std::size_t rx_begin_ = 0, rx_end_ = 0;
+    // Whether the client's next wait gives its read buffer up: after its login, and after
+    // a pause of unbuffered_after or more (its last message came that long after the
+    // message or ReadyForQuery before it).
+    static constexpr std::chrono::milliseconds unbuffered_after{100};
+    bool wait_unbuffered_ = true;
 
     // Link state.
     std::shared_ptr<pool::pooled_connection> backend_;

@@ -52,6 +52,27 @@ TEST_CASE("read_buffer: a freed first-size block serves the next buffer of this 
     CHECK(c.data() == first);
 }
 
+TEST_CASE("read_buffer: release() gives the block up and the next resize takes it back") {
+    read_buffer::drop_spares();
+    read_buffer b;
+    b.resize(first_chunk);
+    const char* block = b.data();
+    b.release();
+    CHECK(b.empty());
+    CHECK(b.data() == nullptr);
+    CHECK(read_buffer::spare_count() == 1);
+    b.resize(first_chunk);
+    CHECK(b.data() == block);
+    CHECK(read_buffer::spare_count() == 0);
+    // A grown buffer's storage is freed, not kept; releasing twice is harmless.
+    b.resize(2 * first_chunk);
+    b.release();
+    b.release();
+    CHECK(b.empty());
+    CHECK(read_buffer::spare_count() == 1); // the first block, kept when b grew
+    read_buffer::drop_spares();
+}
+
 TEST_CASE("read_buffer: other sizes are not kept, and the first size only up to the bound") {
     read_buffer::drop_spares();
     {

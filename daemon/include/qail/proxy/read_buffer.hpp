@@ -47,6 +47,14 @@ public:
         size_ = n;
     }
 
+    /// Gives the storage up (a first_chunk block to this thread's spares, which the next
+    /// resize(first_chunk) takes): size() is 0 after it.
+    void release() noexcept {
+        recycle(std::move(bytes_), size_);
+        bytes_.reset();
+        size_ = 0;
+    }
+
     /// The blocks this thread keeps now, and frees them (for tests).
     [[nodiscard]] static std::size_t spare_count() noexcept { return spares().size(); }
     static void drop_spares() noexcept { spares().clear(); }
