@@ -12,6 +12,7 @@ import hashlib
 import os
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -756,10 +757,16 @@ def clients_that_pause_are_served_after_waiting_without_a_buffer():
     # A client quiet for 100 ms or more is waited for without its read buffer (it goes
     # back to the worker's spares). Whatever comes after such a wait must be read whole:
     # a query in pieces with pauses between them, two queries in one send, a message
-    # larger than the first buffer, and the end of stream (over TCP and the Unix socket).
-    with Proxy(workers=1) as p:
-        for host in ("127.0.0.1", p.dir):
-            c, s = raw_session(p, host=host)
+    # larger than the first buffer, and the end of stream; over TCP, the Unix socket and
+    # TLS.
+    extra = "tls:\n  cert: %s\n  key: %s" % (ENV["QAIL_TEST_SERVER_CERT"],
+                                            ENV["QAIL_TEST_SERVER_KEY"])
+    with Proxy(workers=1, extra=extra) as p:
+        for host in ("127.0.0.1", p.dir, "tls"):
+            if host == "tls":
+                c, s = None, tls_raw_session(p)
+            else:
+                c, s = raw_session(p, host=host)
             for _ in range(2):
                 time.sleep(0.15)
                 q = pg_message(b"Q", b"SELECT 42\0")
@@ -780,7 +787,22 @@ def clients_that_pause_are_served_after_waiting_without_a_buffer():
             s.shutdown(socket.SHUT_WR)
             expect_closed(s, "a client that left while idle")
             s.close()
-            c.close()
+            if c is not None:
+                c.close()
+
+
+def tls_raw_session(p, user="carol"):
+    """A socket logged in over TLS as a trust user, by hand (no certificate check)."""
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
+    assert s.recv(1) == b"S"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s)
+    t.sendall(startup_packet(user.encode(), b"appdb"))
+    assert read_until_ready(t)[0] == "R"
+    return t
 
 
 def raw_client(p):

@@ -100,19 +100,25 @@ public:
     [[nodiscard]] bool is_tcp() const noexcept { return std::holds_alternative<tcp::socket>(s_); }
 
     // A plain socket's (TCP or Unix) reads skip the EAGAIN read before a wait
-    // (socket_readiness.hpp); over TLS these do nothing (false, 0).
+    // (socket_readiness.hpp); over TLS watch_peer_close() and note_empty() do nothing.
     /// readiness::watch_peer_close() of the plain socket.
     [[nodiscard]] bool watch_peer_close() noexcept {
         return on_plain([](auto& s) { return readiness::watch_peer_close(s); }, false);
     }
-    /// readiness::read_now() on the plain socket.
-    [[nodiscard]] std::size_t read_now(std::span<char> room) noexcept {
+    /// What can be read without waiting (0: nothing, or an error that read_some() meets
+    /// again): readiness::read_now() on a plain socket, one SSL_read over TLS.
+    [[nodiscard]] std::size_t read_now(std::span<char> room) {
+        if (auto* p = std::get_if<std::unique_ptr<tls_socket>>(&s_))
+            return (*p)->read_now(boost::asio::buffer(room.data(), room.size()));
         return on_plain([room](auto& s) { return readiness::read_now(s, room); }, std::size_t{0});
     }
-    /// Whether the plain socket is known to hold nothing to read (the last read found it
-    /// empty and no event has come since): a wait_readable() then ends at the kernel's
-    /// next event for it. False over TLS and where readiness is not tracked.
+    /// Whether the socket is known to hold nothing to read (the last read found it empty
+    /// and no event has come since; over TLS, OpenSSL's buffers empty too): a
+    /// wait_readable() then ends at the kernel's next event for it. False where a plain
+    /// socket's readiness is not tracked.
     [[nodiscard]] bool known_empty() noexcept {
+        if (auto* p = std::get_if<std::unique_ptr<tls_socket>>(&s_))
+            return (*p)->known_empty();
         return on_plain(
             [](auto& s) {
                 const bool* flag = readiness::try_first_flag(s);
@@ -121,8 +127,8 @@ public:
             false);
     }
     /// Waits until the socket has something to read (data, end of stream, an error):
-    /// handler(error_code). Only after known_empty() (over TLS, OpenSSL may hold
-    /// decrypted bytes the socket does not show).
+    /// handler(error_code). Only after known_empty(): an event that came before is not
+    /// waited for again, and over TLS OpenSSL may hold bytes the socket does not show.
     template <typename Token>
     auto async_wait_readable(Token&& token) {
         return boost::asio::async_initiate<Token, void(boost::system::error_code)>(

@@ -199,7 +199,7 @@ asio::awaitable<void> session::client_loop() {
             rx_end_ = rx_begin_;
         } else {
             std::span<char> rx_room{rx_.data() + rx_end_, rx_.size() - rx_end_};
-            n = plain ? stream_.read_now(rx_room) : 0;
+            n = stream_.read_now(rx_room);
             if (n == 0 && wait_unbuffered_ && rx_end_ == 0 && rx_.size() == first_chunk &&
                 stream_.known_empty()) {
                 // Nothing unread, nothing to read, and a client that keeps the proxy

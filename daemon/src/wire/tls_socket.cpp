@@ -144,7 +144,9 @@ tls_socket::attempt tls_socket::try_read(asio::mutable_buffer b) {
     last_errno_ = 0;
     std::size_t n = 0;
     const int rc = SSL_read_ex(ssl_, b.data(), b.size(), &n);
-    return outcome(rc, n);
+    const attempt a = outcome(rc, n);
+    starved_ = !a.ec && a.wait == want::read;
+    return a;
 }
 
 tls_socket::attempt tls_socket::write_some_now(asio::const_buffer b) {

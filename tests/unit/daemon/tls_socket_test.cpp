@@ -169,6 +169,47 @@ TEST_CASE("tls_socket: bytes go both ways after the handshake and reads may be s
     CHECK(received == down);
 }
 
+TEST_CASE("tls_socket: read_now() reads without waiting and an empty read makes the next "
+          "async_read_some() wait for the socket first") {
+    tls_link link;
+    link.handshake();
+    std::string room(64, '\0');
+    CHECK(link.server->read_now(asio::buffer(room)) == 0);
+    CHECK(link.server->known_empty());
+    tls_link::read_result r;
+    link.server->async_read_some(asio::buffer(room), [&](error_code ec, std::size_t n) {
+        r = {true, ec, n};
+    });
+    link.io.restart();
+    link.io.poll(); // nothing has come: the read waits
+    CHECK_FALSE(r.done);
+    asio::write(link.client, asio::buffer(std::string("hello, world")));
+    link.run_until([&] { return r.done; });
+    CHECK_FALSE(r.ec);
+    CHECK(room.substr(0, r.n) == "hello, world");
+    CHECK_FALSE(link.server->known_empty());
+
+    // Bytes already decrypted are read at once, with the socket empty.
+    asio::write(link.client, asio::buffer(std::string("0123456789")));
+    std::string got;
+    std::size_t n = 0;
+    for (int i = 0; i < 1000 && n == 0; ++i) { // the record is normally there at once
+        n = link.server->read_now(asio::buffer(room.data(), 4));
+        if (n == 0)
+            std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(n == 4);
+    got.assign(room.data(), n);
+    while (got.size() < 10) {
+        n = link.server->read_now(asio::buffer(room.data(), 4));
+        REQUIRE(n > 0);
+        got.append(room.data(), n);
+    }
+    CHECK(got == "0123456789");
+    CHECK(link.server->read_now(asio::buffer(room)) == 0);
+    CHECK(link.server->known_empty());
+}
+
 TEST_CASE("tls_socket: write_now() takes what the socket takes and async_write() of the "
           "rest waits for room and keeps the order") {
     tls_link link;

@@ -67,6 +67,17 @@ public:
             io_op<write_step>{this, {b}}, token, socket_);
     }
 
+    /// Reads what OpenSSL can give now, without waiting: the bytes (0 when it must wait
+    /// for the socket, or on an error, which the next async_read_some() meets again).
+    [[nodiscard]] std::size_t read_now(boost::asio::mutable_buffer b) {
+        return b.size() == 0 ? 0 : try_read(b).bytes;
+    }
+
+    /// Whether the last read found nothing, OpenSSL's buffers and the socket both empty
+    /// (it asked to wait for the socket), with no read since: an async_read_some() then
+    /// waits for the socket first, and so may a wait for readability of the socket alone.
+    [[nodiscard]] bool known_empty() const noexcept { return starved_; }
+
     /// Writes what the socket takes now, without waiting: the bytes taken (see
     /// async_write() for the rest).
     [[nodiscard]] std::size_t write_now(boost::asio::const_buffer b, boost::system::error_code& ec);
@@ -89,13 +100,16 @@ public:
 
 private:
     // One try of an operation; io_op repeats it after each wait OpenSSL asks for.
+    // wait_first(): whether to wait for the socket before the first try.
     struct handshake_step {
+        static bool wait_first(const tls_socket&) { return false; }
         attempt operator()(tls_socket& s) const { return s.try_handshake(); }
         void finish(auto& self, boost::system::error_code ec) const { self.complete(ec); }
     };
     struct read_step {
         boost::asio::mutable_buffer b;
         std::size_t bytes = 0;
+        static bool wait_first(const tls_socket& s) { return s.starved_; }
         attempt operator()(tls_socket& s) {
             attempt a = s.try_read(b);
             bytes = a.bytes;
@@ -106,6 +120,7 @@ private:
     struct write_step {
         boost::asio::const_buffer b;
         std::size_t done = 0;
+        static bool wait_first(const tls_socket&) { return false; }
         attempt operator()(tls_socket& s) {
             const attempt a = s.write_some_now(b + done); // all, or until OpenSSL must wait
             done += a.bytes;
@@ -130,6 +145,10 @@ private:
                 return step.finish(self, result);
             if (ec) // the wait failed: the socket was closed, or its reactor shut down
                 return step.finish(self, ec);
+            if (at == state::start && Step::wait_first(*s)) {
+                at = state::waited;
+                return s->socket_.async_wait(tcp::socket::wait_read, std::move(self));
+            }
             const state was = at;
             const attempt a = step(*s);
             if (!a.ec && a.wait != want::nothing) {
@@ -158,7 +177,8 @@ private:
 
     tcp::socket socket_;
     SSL* ssl_ = nullptr;
-    int last_errno_ = 0; // errno of the BIO's last failed recv/send
+    int last_errno_ = 0;   // errno of the BIO's last failed recv/send
+    bool starved_ = false; // the last read asked to wait for the socket (known_empty())
 };
 
 } // namespace qail::proxy
