@@ -127,39 +127,49 @@ void tls_socket::close() noexcept {
     socket_.close(ignored);
 }
 
-tls_socket::attempt tls_socket::try_handshake() {
+// Before an OpenSSL call: false with the error that ended the connection (OpenSSL is not
+// called after one: it would report it again, with its error queue empty by then); else
+// a clean error queue and errno.
+bool tls_socket::usable(attempt& failed) {
     if (ssl_ == nullptr)
-        return {.ec = asio::error::no_memory};
+        failed_ = asio::error::no_memory;
+    if (failed_) {
+        failed = {.ec = failed_};
+        return false;
+    }
     ERR_clear_error();
     last_errno_ = 0;
+    return true;
+}
+
+tls_socket::attempt tls_socket::try_handshake() {
+    attempt a;
+    if (!usable(a))
+        return a;
     return outcome(SSL_do_handshake(ssl_), 0);
 }
 
 tls_socket::attempt tls_socket::try_read(asio::mutable_buffer b) {
-    if (ssl_ == nullptr)
-        return {.ec = asio::error::no_memory};
-    if (b.size() == 0)
-        return {};
-    ERR_clear_error();
-    last_errno_ = 0;
+    attempt a;
+    if (b.size() == 0 || !usable(a))
+        return a;
     std::size_t n = 0;
     const int rc = SSL_read_ex(ssl_, b.data(), b.size(), &n);
-    const attempt a = outcome(rc, n);
+    a = outcome(rc, n);
     starved_ = !a.ec && a.wait == want::read;
     return a;
 }
 
 tls_socket::attempt tls_socket::write_some_now(asio::const_buffer b) {
-    if (ssl_ == nullptr)
-        return {.ec = asio::error::no_memory};
     std::size_t done = 0;
     while (done < b.size()) {
-        ERR_clear_error();
-        last_errno_ = 0;
+        attempt a;
+        if (!usable(a))
+            return a;
         std::size_t n = 0;
         const asio::const_buffer rest = b + done;
         const int rc = SSL_write_ex(ssl_, rest.data(), rest.size(), &n);
-        attempt a = outcome(rc, n);
+        a = outcome(rc, n);
         done += a.bytes;
         if (a.ec || a.wait != want::nothing) {
             a.bytes = done;
@@ -177,8 +187,15 @@ std::size_t tls_socket::write_now(asio::const_buffer b, boost::system::error_cod
 
 // An OpenSSL call's result as an attempt: the bytes it moved, the wait it asks for, or
 // the error (end of stream as asio::error::eof, OpenSSL's reasons in Asio's ssl
-// category, the socket's errno in the system category).
+// category, the socket's errno in the system category), which ends the connection.
 tls_socket::attempt tls_socket::outcome(int rc, std::size_t bytes) {
+    const attempt a = classify(rc, bytes);
+    if (a.ec)
+        failed_ = a.ec;
+    return a;
+}
+
+tls_socket::attempt tls_socket::classify(int rc, std::size_t bytes) {
     if (rc == 1)
         return {.bytes = bytes};
     switch (SSL_get_error(ssl_, rc)) {

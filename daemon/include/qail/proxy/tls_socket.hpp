@@ -87,7 +87,8 @@ public:
     [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
 
     /// Closes the socket (no close_notify): a pending operation ends with
-    /// operation_aborted, and later ones fail.
+    /// operation_aborted, and later ones fail. After any error (end of stream included)
+    /// every operation fails with that error.
     void close() noexcept;
 
     /// What OpenSSL said about one attempt.
@@ -171,7 +172,9 @@ private:
     // SSL_write until all of `b` is taken, OpenSSL must wait, or an error; the bytes of
     // all the calls.
     attempt write_some_now(boost::asio::const_buffer b);
+    bool usable(attempt& failed);
     attempt outcome(int rc, std::size_t bytes);
+    attempt classify(int rc, std::size_t bytes);
 
     friend struct tls_socket_bio; // the BIO's callbacks: socket_ and last_errno_
 
@@ -179,6 +182,7 @@ private:
     SSL* ssl_ = nullptr;
     int last_errno_ = 0;   // errno of the BIO's last failed recv/send
     bool starved_ = false; // the last read asked to wait for the socket (known_empty())
+    boost::system::error_code failed_{}; // what ended the connection: every call's result
 };
 
 } // namespace qail::proxy
