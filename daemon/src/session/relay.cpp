@@ -168,12 +168,80 @@ void session::linked(pool::pooled_connection conn, clock::time_point at) {
     set_state(client_state::active);
 }
 
+// A Query's or Parse's SQL, looked at before it is forwarded: the settings it changes are
+// noted (incoming_changes_), and what this pooling mode or the tenant guard
+// (`tenant_settings`, the two names it protects, when it is on) does not allow is refused
+// here: the error, and for a Query its ReadyForQuery, go to `to_client` (a refused Parse
+// skips to the next Sync) and the result is true. `names_statements`: whether the SQL may
+// name prepared statements (glance_at()). Not a coroutine, so that its locals and
+// temporaries do not sit in the client loop's frame for the client's whole life.
+bool session::refuse_sql(char type, std::string_view bytes, pool_mode mode,
+                         const std::array<std::string, 2>* tenant_settings, std::string& to_client,
+                         bool& names_statements) {
+    // The SQL text: Query body, or Parse's after the statement name.
+    std::string_view body = bytes.substr(5);
+    if (type == 'P') {
+        const std::size_t nul = body.find('\0');
+        body = nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
+    }
+    // A Query's SQL ends at its last byte, the NUL (PostgreSQL refuses one with
+    // bytes after its first NUL: checking them too only refuses more).
+    if (type == 'Q' && !body.empty() && body.back() == '\0')
+        body.remove_suffix(1);
+    else
+        body = body.substr(0, body.find('\0'));
+    std::string refusal;
+    std::string_view refusal_code = "42501";
+    incoming_changes_.clear();
+    const sql_glance glance = glance_at(body);
+    names_statements = glance.names_statements;
+    if (names_statements)
+        statements_touched_ = true;
+    const bool sets = mode != pool_mode::session && glance.may_set;
+    if (sets)
+        settings_touched_ = savepoints_matter_ = true;
+    if (sets || (savepoints_matter_ && may_touch_savepoints(body))) {
+        incoming_changes_ = setting_changes(body, true);
+        for (const auto& c : incoming_changes_)
+            if (c.what == setting_change::kind::untracked) {
+                refusal_code = "0A000";
+                refusal = "qail-proxy cannot carry this setting change from one "
+                          "transaction to the next in " +
+                          std::string(to_string(mode)) + " pooling mode (" + c.value +
+                          "); use SET LOCAL inside a transaction block, or a "
+                          "database in session pool_mode";
+            }
+    }
+    if (mode == pool_mode::statement &&
+        (wire::starts_with_keyword(body, "BEGIN") || wire::starts_with_keyword(body, "START"))) {
+        refusal_code = "42501";
+        refusal = "transaction blocks are not allowed in statement pooling mode";
+    }
+    if (tenant_settings != nullptr && (body.find((*tenant_settings)[0]) != std::string_view::npos ||
+                                       body.find((*tenant_settings)[1]) != std::string_view::npos ||
+                                       body.find("set_config") != std::string_view::npos ||
+                                       body.find("SET_CONFIG") != std::string_view::npos)) {
+        refusal_code = "42501";
+        refusal = "tenant_guard: statements may not name the tenant settings or "
+                  "set_config";
+    }
+    if (!refusal.empty()) {
+        wire::error(to_client, "ERROR", refusal_code, refusal);
+        if (type == 'Q')
+            wire::ready(to_client, backend_ ? last_status_ : 'I');
+        else
+            skip_until_sync_ = true;
+        return true;
+    }
+    return false;
+}
+
 asio::awaitable<void> session::client_loop() {
     const auto mode = db_->cfg.mode;
     const bool tenant_guard = db_->cfg.tenant_guard;
     const auto cfg = ctx_.state->current();
-    const std::string tenant_setting = cfg->tenancy.tenant_setting;
-    const std::string user_setting = cfg->tenancy.user_setting;
+    const std::array<std::string, 2> tenant_settings{cfg->tenancy.tenant_setting,
+                                                     cfg->tenancy.user_setting};
     std::string to_server;
     std::string to_client;
     if (rx_.size() < first_chunk)
@@ -269,64 +337,10 @@ asio::awaitable<void> session::client_loop() {
                 continue;
             }
             bool names_statements = true; // unless its SQL below says otherwise
-            if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P')) {
-                // The SQL text: Query body, or Parse's after the statement name.
-                std::string_view body = bytes.substr(5);
-                if (type == 'P') {
-                    const std::size_t nul = body.find('\0');
-                    body =
-                        nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
-                }
-                // A Query's SQL ends at its last byte, the NUL (PostgreSQL refuses one with
-                // bytes after its first NUL: checking them too only refuses more).
-                if (type == 'Q' && !body.empty() && body.back() == '\0')
-                    body.remove_suffix(1);
-                else
-                    body = body.substr(0, body.find('\0'));
-                std::string refusal;
-                std::string_view refusal_code = "42501";
-                incoming_changes_.clear();
-                const sql_glance glance = glance_at(body);
-                names_statements = glance.names_statements;
-                if (names_statements)
-                    statements_touched_ = true;
-                const bool sets = mode != pool_mode::session && glance.may_set;
-                if (sets)
-                    settings_touched_ = savepoints_matter_ = true;
-                if (sets || (savepoints_matter_ && may_touch_savepoints(body))) {
-                    incoming_changes_ = setting_changes(body, true);
-                    for (const auto& c : incoming_changes_)
-                        if (c.what == setting_change::kind::untracked) {
-                            refusal_code = "0A000";
-                            refusal = "qail-proxy cannot carry this setting change from one "
-                                      "transaction to the next in " +
-                                      std::string(to_string(mode)) + " pooling mode (" + c.value +
-                                      "); use SET LOCAL inside a transaction block, or a "
-                                      "database in session pool_mode";
-                        }
-                }
-                if (mode == pool_mode::statement && (wire::starts_with_keyword(body, "BEGIN") ||
-                                                     wire::starts_with_keyword(body, "START"))) {
-                    refusal_code = "42501";
-                    refusal = "transaction blocks are not allowed in statement pooling mode";
-                }
-                if (tenant_guard && (body.find(tenant_setting) != std::string_view::npos ||
-                                     body.find(user_setting) != std::string_view::npos ||
-                                     body.find("set_config") != std::string_view::npos ||
-                                     body.find("SET_CONFIG") != std::string_view::npos)) {
-                    refusal_code = "42501";
-                    refusal = "tenant_guard: statements may not name the tenant settings or "
-                              "set_config";
-                }
-                if (!refusal.empty()) {
-                    wire::error(to_client, "ERROR", refusal_code, refusal);
-                    if (type == 'Q')
-                        wire::ready(to_client, backend_ ? last_status_ : 'I');
-                    else
-                        skip_until_sync_ = true;
-                    continue;
-                }
-            }
+            if (step.what == scan_step::kind::message && (type == 'Q' || type == 'P') &&
+                refuse_sql(type, bytes, mode, tenant_guard ? &tenant_settings : nullptr, to_client,
+                           names_statements))
+                continue;
             if (!backend_ && step.what == scan_step::kind::message &&
                 answer_locally(type, bytes, names_statements))
                 continue;

@@ -24,6 +24,7 @@
 #include <qail/proxy/socket_readiness.hpp>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -96,6 +97,9 @@ private:
 
     // --- relaying ---
     asio::awaitable<void> client_loop();
+    bool refuse_sql(char type, std::string_view bytes, pool_mode mode,
+                    const std::array<std::string, 2>* tenant_settings, std::string& to_client,
+                    bool& names_statements);
     bool link_now(const pool::binding& b);
     bool waited(std::optional<pool::pooled_connection>& conn, const client::error& e,
                 clock::time_point started, std::string& out);
