@@ -111,6 +111,26 @@ struct tls_link {
         REQUIRE_MESSAGE(!client_ec, client_ec.message());
     }
 
+    // The server writes `data` from `offset` on with async_write() while the client reads
+    // all of `data`: both finish, and the client has the bytes in order.
+    void server_writes_client_reads(const std::string& data, std::size_t offset) {
+        bool written = false;
+        bool read_all = false;
+        std::string received(data.size(), '\0');
+        server->async_write(asio::buffer(data) + offset, [&](error_code ec, std::size_t n) {
+            CHECK_FALSE(ec);
+            CHECK(n == data.size() - offset);
+            written = true;
+        });
+        asio::async_read(client, asio::buffer(received), [&](error_code ec, std::size_t n) {
+            CHECK_FALSE(ec);
+            CHECK(n == data.size());
+            read_all = true;
+        });
+        run_until([&] { return written && read_all; });
+        CHECK(received == data);
+    }
+
     // The server's next read, with `room` bytes of room.
     struct read_result {
         bool done = false;
@@ -153,22 +173,7 @@ TEST_CASE("tls_socket: bytes go both ways after the handshake and reads may be s
     link.run_until([&] { return sent; });
     CHECK(got == up);
 
-    const std::string down = pattern(3 << 20);
-    bool written = false;
-    link.server->async_write(asio::buffer(down), [&](error_code ec, std::size_t n) {
-        CHECK_FALSE(ec);
-        CHECK(n == down.size());
-        written = true;
-    });
-    std::string received(down.size(), '\0');
-    bool read_all = false;
-    asio::async_read(link.client, asio::buffer(received), [&](error_code ec, std::size_t n) {
-        CHECK_FALSE(ec);
-        CHECK(n == down.size());
-        read_all = true;
-    });
-    link.run_until([&] { return written && read_all; });
-    CHECK(received == down);
+    link.server_writes_client_reads(pattern(3 << 20), 0);
 }
 
 TEST_CASE("tls_socket: read_now() reads without waiting and an empty read makes the next "
@@ -226,21 +231,7 @@ TEST_CASE("tls_socket: write_now() takes what the socket takes and async_write()
     REQUIRE(taken > 0);
     REQUIRE(taken < data.size());
 
-    std::string received(data.size(), '\0');
-    bool read_all = false;
-    asio::async_read(link.client, asio::buffer(received), [&](error_code e, std::size_t n) {
-        CHECK_FALSE(e);
-        CHECK(n == data.size());
-        read_all = true;
-    });
-    bool written = false;
-    link.server->async_write(asio::buffer(data) + taken, [&](error_code e, std::size_t n) {
-        CHECK_FALSE(e);
-        CHECK(n == data.size() - taken);
-        written = true;
-    });
-    link.run_until([&] { return written && read_all; });
-    CHECK(received == data);
+    link.server_writes_client_reads(data, taken);
 }
 
 TEST_CASE("tls_socket: the peer's end of stream is eof with or without close_notify") {
